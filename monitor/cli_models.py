@@ -1,0 +1,95 @@
+"""`monitor train ...` and `monitor eval ...` commands (imported lazily by cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from monitor import LABELS
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train a model from ../shared/data")
+    trs = tr.add_subparsers(dest="what", required=True)
+    tt = trs.add_parser("text", help="fine-tune MiniLM (LoRA) for 3-class sentiment")
+    tt.add_argument("--out", type=Path, default=None, help="artefact dir (default: the packaged model dir)")
+    tt.add_argument("--data-dir", type=Path, default=None, help="folder holding text/*.tsv (default ../shared/data)")
+    tt.add_argument("--device", default=None, help="cpu | cuda (default: cuda if present)")
+    tt.add_argument("--base-dir", type=Path, default=None, help="base MiniLM dir (default: the PyPI wheel's)")
+    from monitor.training.text_train import TrainConfig
+
+    for name, default in TrainConfig().__dict__.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            tt.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=default)
+        else:
+            tt.add_argument(flag, type=type(default), default=default)
+    tt.set_defaults(func=cmd_train_text)
+
+    ev = sub.add_parser("eval", help="evaluate a model on labelled data")
+    evs = ev.add_subparsers(dest="what", required=True)
+    et = evs.add_parser("text", help="evaluate on a TSV with columns label, text")
+    et.add_argument("--data", type=Path, required=True)
+    et.add_argument("--model", default="default",
+                    help="'default' (packaged fine-tuned model), 'vader', or a path to an artefact dir")
+    et.add_argument("--json", action="store_true", help="print one JSON object")
+    et.add_argument("--plot", type=Path, default=None, help="write a confusion-matrix PNG here")
+    et.add_argument("--device", default=None)
+    et.add_argument("--batch-size", type=int, default=64)
+    et.set_defaults(func=cmd_eval_text)
+
+
+def cmd_train_text(args: argparse.Namespace) -> int:
+    from monitor.score.text_model import DEFAULT_ARTEFACT
+    from monitor.training.metrics import format_report
+    from monitor.training.text_train import TrainConfig, train_text
+
+    cfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig().__dict__})
+    out = args.out or DEFAULT_ARTEFACT
+    summary = train_text(out, cfg, data_dir=args.data_dir, device=args.device, base_dir=args.base_dir)
+    for name, rep in summary["dev"].items():
+        print(format_report(rep, f"[{summary['version']}] {name}"))
+    print(f"artefact written to {out} ({summary['seconds']} s)")
+    return 0
+
+
+def load_text_predictor(model: str, device: str | None, batch_size: int):  # noqa: ANN201
+    """Return (name, callable texts -> probs ndarray)."""
+    if model == "vader":
+        from monitor.score.vader import VaderModel
+
+        v = VaderModel()
+        return v.version, v.predict_proba
+    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
+
+    path = DEFAULT_ARTEFACT if model == "default" else Path(model)
+    if not TextSentimentModel.available(path):
+        raise SystemExit(f"no trained text model at {path}: run `monitor train text` or use --model vader")
+    m = TextSentimentModel(path, device=device, batch_size=batch_size)
+    return m.version, lambda texts: m.predict_proba(texts).numpy()
+
+
+def cmd_eval_text(args: argparse.Namespace) -> int:
+    from monitor.training.metrics import classification_report, format_report, plot_confusion
+    from monitor.training.text_data import read_labelled_tsv
+
+    try:
+        examples = read_labelled_tsv(args.data)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    name, predict = load_text_predictor(args.model, args.device, args.batch_size)
+    probs = predict([e.text for e in examples]) if examples else __import__("numpy").zeros((0, 3))
+    y = [e.label for e in examples]
+    rep = classification_report(y, probs.argmax(1).tolist(), LABELS, probs)
+    rep["model"] = name
+    rep["data"] = str(args.data)
+    if args.plot:
+        plot_confusion(rep, str(args.plot), f"{name} on {args.data.name} (n={rep['n']})")
+    if args.json:
+        print(json.dumps(rep))
+    else:
+        print(format_report(rep, f"model={name} data={args.data}"))
+    return 0

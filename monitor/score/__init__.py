@@ -1,0 +1,1 @@
+"""Scoring: the Scorer interface and its implementations (VADER baseline, fine-tuned MiniLM)."""

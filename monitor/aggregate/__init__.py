@@ -1,0 +1,1 @@
+"""Event-time window aggregation per topic (pure core in windows.py)."""

@@ -1,0 +1,140 @@
+"""Tumbling buckets per topic with idempotent adds; hopping windows derived by summing closed buckets.
+
+Pure functions over a JSON-able per-topic state (the Faust table stores it as is):
+  {"next": start of the next bucket to close or None,
+   "open": {"<start>": {"n","neg","neu","pos","uns","ssum","ids": [...]}},
+   "closed": {"<start>": {...counts...}}}   # closed buckets kept for hop_size, to derive hopping windows
+A bucket [s, s+size) closes when watermark >= s + size + grace. Events for a closed bucket are *late*
+(reported, not counted). A post id already counted in its bucket is a *duplicate* (at-least-once redelivery).
+Dedup state is bounded: ids live only while their bucket is open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+COUNT_KEYS = ("n", "neg", "neu", "pos", "uns")
+LABEL_KEY = {"negative": "neg", "neutral": "neu", "positive": "pos"}
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    size_ms: int = 60_000
+    hop_size_ms: int = 300_000
+    hop_step_ms: int = 60_000
+    grace_ms: int = 30_000
+
+    def __post_init__(self) -> None:
+        if self.hop_step_ms % self.size_ms or self.hop_size_ms % self.hop_step_ms:
+            raise ValueError("hop step must be a multiple of the bucket size, hop size a multiple of the step")
+
+
+@dataclass(frozen=True)
+class ScoredEvent:
+    post_id: str
+    topic: str
+    event_ms: int
+    label: str  # negative | neutral | positive | unscored_modality
+    score: float  # p(positive) - p(negative); 0 when unscored
+
+
+def bucket_start(ts_ms: int, size_ms: int) -> int:
+    return ts_ms - ts_ms % size_ms
+
+
+def empty_counts() -> dict[str, Any]:
+    return {"n": 0, "neg": 0, "neu": 0, "pos": 0, "uns": 0, "ssum": 0.0}
+
+
+def new_state() -> dict[str, Any]:
+    return {"next": None, "open": {}, "closed": {}}
+
+
+def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: WindowConfig) -> str:
+    """Mutates state. Returns 'added', 'duplicate' or 'late'."""
+    b = bucket_start(ev.event_ms, cfg.size_ms)
+    if (state["next"] is not None and b < state["next"]) or b + cfg.size_ms + cfg.grace_ms <= watermark:
+        return "late"
+    bucket = state["open"].setdefault(str(b), {**empty_counts(), "ids": []})
+    if ev.post_id in bucket["ids"]:
+        return "duplicate"
+    bucket["ids"].append(ev.post_id)
+    key = LABEL_KEY.get(ev.label)
+    if key is None:
+        bucket["uns"] += 1
+    else:
+        bucket["n"] += 1
+        bucket[key] += 1
+        bucket["ssum"] += float(ev.score)
+    if state["next"] is None or b < state["next"]:
+        state["next"] = b
+    return "added"
+
+
+def window_stat(topic: str, kind: str, start: int, end: int, c: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    n = c["n"]
+    return {"topic": topic, "kind": kind, "start_ms": start, "end_ms": end, "n": n, "negatives": c["neg"],
+            "neutrals": c["neu"], "positives": c["pos"], "negative_rate": c["neg"] / n if n else 0.0,
+            "mean_score": c["ssum"] / n if n else 0.0, "unscored": c["uns"], "closed_at_ms": now_ms}
+
+
+def _sum(counts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    total = empty_counts()
+    for c in counts:
+        for k in (*COUNT_KEYS, "ssum"):
+            total[k] += c[k]
+    return total
+
+
+def close_windows(state: dict[str, Any], topic: str, watermark: int, cfg: WindowConfig,
+                  now_ms: int) -> list[dict[str, Any]]:
+    """Mutates state; returns closed window stats (tumbling, then the hopping window ending there)."""
+    out: list[dict[str, Any]] = []
+    size = cfg.size_ms
+    while state["next"] is not None and state["next"] + size + cfg.grace_ms <= watermark:
+        start = state["next"]
+        bucket = state["open"].pop(str(start), None)
+        counts = {k: v for k, v in (bucket or empty_counts()).items() if k != "ids"}
+        out.append(window_stat(topic, "tumbling", start, start + size, counts, now_ms))
+        state["closed"][str(start)] = counts
+        end = start + size
+        if end % cfg.hop_step_ms == 0:
+            lo = end - cfg.hop_size_ms
+            in_hop = [c for s, c in state["closed"].items() if lo <= int(s) < end]
+            out.append(window_stat(topic, "hopping", lo, end, _sum(in_hop), now_ms))
+        state["closed"] = {s: c for s, c in state["closed"].items() if int(s) >= end - cfg.hop_size_ms + size}
+        state["next"] = end
+        quiet = all(c["n"] + c["uns"] == 0 for c in state["closed"].values())
+        if quiet:
+            if not state["open"]:  # idle topic: forget it (bounded state)
+                state["next"], state["closed"] = None, {}
+            else:  # skip an empty stretch up to the next open bucket
+                state["next"] = max(end, min(int(s) for s in state["open"]))
+                if state["next"] > end:
+                    state["closed"] = {}
+    return out
+
+
+def is_idle(state: dict[str, Any]) -> bool:
+    return state["next"] is None and not state["open"]
+
+
+def reference_tumbling(events: Iterable[ScoredEvent], size_ms: int) -> dict[tuple[str, int], dict[str, Any]]:
+    """Independent reference: counts per (topic, bucket start) over unique (topic, post id)."""
+    seen: set[tuple[str, str]] = set()
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for ev in events:
+        if (ev.topic, ev.post_id) in seen:
+            continue
+        seen.add((ev.topic, ev.post_id))
+        c = out.setdefault((ev.topic, bucket_start(ev.event_ms, size_ms)), empty_counts())
+        key = LABEL_KEY.get(ev.label)
+        if key is None:
+            c["uns"] += 1
+        else:
+            c["n"] += 1
+            c[key] += 1
+            c["ssum"] += ev.score
+    return out

@@ -1,0 +1,206 @@
+"""The Faust app: the only place where stages are wired together.
+
+posts.raw ─ingest agent─► decode (pure) ─► route (pure) ─► score (executor thread, micro-batches)
+            │ invalid ─► posts.dlq                       └─► posts.scored (key = post id)
+            └─► <app_id>-bytopic (key = topic; + watermark ticks to every partition)
+<app_id>-bytopic ─aggregate agent─► tumbling buckets per topic (pure core, changelog-backed table,
+            idempotent by post id) ─► closed tumbling + hopping windows ─► sentiment.windows (key = topic)
+
+Delivery: at-least-once. Faust flushes the producer before it commits offsets, and every output of a batch
+is handed to the producer before the batch is acknowledged, so a crash re-delivers rather than loses;
+window counts are idempotent by post id. exactly_once is not used (unsupported by the embedded broker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from monitor import __version__
+from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
+from monitor.config import Settings
+from monitor.ingest.decode import DecodeFailure, decode_post
+from monitor.ingest.route import Router
+from monitor.metrics import Metrics
+from monitor.score.base import Scorer
+from monitor.types import Post
+
+log = logging.getLogger("monitor.app")
+MAX_FUTURE_MS = 5 * 60_000  # event times further ahead of the wall clock do not move the watermark
+
+
+def bytopic_name(settings: Settings) -> str:
+    return f"{settings.app_id}-bytopic"
+
+
+def window_config(settings: Settings) -> WindowConfig:
+    return WindowConfig(settings.window_s * 1000, settings.hop_size_s * 1000, settings.hop_step_s * 1000,
+                        settings.grace_s * 1000)
+
+
+def dlq_value(reason: str, detail: str, raw: bytes | None, topic: str, partition: int, offset: int,
+              post_id: str | None) -> dict[str, Any]:
+    return {"reason": reason, "detail": detail, "original_b64": base64.b64encode(raw or b"").decode(),
+            "source_topic": topic, "partition": partition, "offset": offset, "post_id": post_id,
+            "time": datetime.now(UTC).isoformat()}
+
+
+def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[], Scorer]) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h}" for h in settings.bootstrap_servers.split(",")],
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        broker_commit_interval=settings.commit_interval_s,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        producer_max_request_size=16 * 1024 * 1024,
+        consumer_max_fetch_size=16 * 1024 * 1024,
+    )
+    raw_topic = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw")
+    scored_topic = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="json")
+    dlq_topic = app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="json")
+    windows_topic = app.topic(settings.topic_windows, key_serializer="raw", value_serializer="json")
+    bytopic = app.topic(bytopic_name(settings), key_type=str, key_serializer="raw", value_serializer="json",
+                        partitions=settings.partitions)
+    # key = topic (raw utf-8 bytes, like the bytopic records), so the producer's partitioner puts a topic's
+    # changelog entries in the partition of its events: state recovers where the topic's events are consumed
+    state_table = app.Table("window-state", default=None, partitions=settings.partitions, use_partitioner=True,
+                            key_type=str)
+    router = Router(settings.keywords, settings.catch_all_topic)
+    wcfg = window_config(settings)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
+    holder: dict[str, Any] = {"scorer": None, "wm": 0, "last_tick": 0.0, "agg_wm": 0}
+    app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
+
+    def get_scorer() -> Scorer:
+        if holder["scorer"] is None:
+            holder["scorer"] = scorer_factory()
+            metrics.model_info.info({"name": holder["scorer"].name, "version": holder["scorer"].version})
+        return holder["scorer"]
+
+    metrics.build_info.info({"version": __version__})
+
+    @app.task
+    async def load_models() -> None:
+        await asyncio.get_running_loop().run_in_executor(pool, get_scorer)
+        log.info("scorer ready: %s", holder["scorer"].version)
+
+    async def send_dlq(reason: str, detail: str, raw: bytes | None, msg: Any, post_id: str | None) -> None:
+        metrics.posts_dead_lettered.labels(reason).inc()
+        await dlq_topic.send(key=(post_id or "").encode() or None,
+                             value=dlq_value(reason, detail, raw, msg.topic, msg.partition, msg.offset, post_id),
+                             force=True)
+
+    @app.agent(raw_topic)
+    async def ingest(stream: Any) -> None:
+        loop = asyncio.get_running_loop()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_max_wait_s):
+            metrics.posts_received.inc(len(events))
+            posts: list[tuple[Post, Any]] = []
+            for ev in events:
+                result = decode_post(ev.value, settings.limits, settings.allow_remote_media,
+                                     settings.remote_media_allowlist)
+                if isinstance(result, DecodeFailure):
+                    await send_dlq(result.reason, result.detail, ev.value, ev.message, result.post_id)
+                else:
+                    posts.append((result, ev))
+            if posts:
+                await score_and_publish(loop, posts)
+
+    async def score_and_publish(loop: asyncio.AbstractEventLoop, posts: list[tuple[Post, Any]]) -> None:
+        scorer = await loop.run_in_executor(pool, get_scorer)
+        t0 = time.perf_counter()
+        try:
+            results = await loop.run_in_executor(pool, scorer.score, [p for p, _ in posts])
+        except Exception as exc:  # noqa: BLE001 - scorer bug: every post of the batch to the DLQ, worker lives
+            log.exception("scorer failed on a batch")
+            for p, ev in posts:
+                await send_dlq("scorer_error", f"{type(exc).__name__}: {exc}"[:300], ev.value, ev.message, p.id)
+            return
+        metrics.scorer_seconds.labels("text").observe(time.perf_counter() - t0)
+        metrics.batch_size.observe(len(posts))
+        now = time.time()
+        for (post, ev), res in zip(posts, results, strict=True):
+            if res.error:
+                await send_dlq("scorer_error", res.error, ev.value, ev.message, post.id)
+                continue
+            topics = router.topics(post.text, post.topics)
+            probs = dict(zip(("negative", "neutral", "positive"), res.probs, strict=True)) if res.probs else {}
+            latency = max(0.0, now - ev.message.timestamp) if ev.message.timestamp else 0.0
+            ts = post.event_ms
+            await scored_topic.send(key=post.id.encode(), force=True, value={
+                "id": post.id, "topics": topics, "event_ms": ts, "source": post.source, "probs": probs,
+                "label": res.label, "modalities": res.modalities, "model": res.model, "latency_s": latency,
+                "text": (post.text or "")[:280]})
+            score = probs.get("positive", 0.0) - probs.get("negative", 0.0)
+            for t in topics:
+                await bytopic.send(key=t, force=True,
+                                   value={"id": post.id, "topic": t, "ts": ts, "label": res.label, "score": score})
+            metrics.posts_scored.labels(res.label).inc()
+            metrics.processing_seconds.observe(latency)
+            holder["wm"] = max(holder["wm"], min(ts, int(now * 1000) + MAX_FUTURE_MS))
+
+    @app.timer(settings.tick_interval_s)
+    async def tick() -> None:
+        """Propagate this worker's event-time watermark to every aggregation partition (when it moved)."""
+        wm = holder["wm"]
+        if wm and wm != holder["last_tick"]:
+            holder["last_tick"] = wm
+            for p in range(settings.partitions):
+                await bytopic.send(key=None, value={"tick": wm}, partition=p, force=True)
+
+    @app.agent(bytopic)
+    async def aggregate(stream: Any) -> None:
+        async for values in stream.take(500, within=0.5):
+            touched: dict[str, dict[str, Any]] = {}
+            for v in values:
+                if "tick" in v:
+                    holder["agg_wm"] = max(holder["agg_wm"], int(v["tick"]))
+                    continue
+                topic = v["topic"]
+                if topic not in touched:
+                    touched[topic] = state_table.get(topic) or new_state()
+                outcome = add_event(touched[topic], ScoredEvent(v["id"], topic, int(v["ts"]), v["label"],
+                                                                float(v["score"])), holder["agg_wm"], wcfg)
+                if outcome == "late":
+                    metrics.late_events.inc()
+                elif outcome == "duplicate":
+                    metrics.duplicates_skipped.inc()
+            wm = holder["agg_wm"]
+            metrics.watermark.set(wm / 1000)
+            now_ms = int(time.time() * 1000)
+            changed = set(touched)
+            for topic in list(state_table.keys()):
+                if topic not in touched:
+                    touched[topic] = state_table[topic]
+            for topic, state in touched.items():
+                closed = close_windows(state, topic, wm, wcfg, now_ms)
+                for w in closed:
+                    await windows_topic.send(key=topic.encode(), value=w, force=True)
+                    label = metrics.topic_label(topic)
+                    metrics.windows_emitted.labels(w["kind"]).inc()
+                    metrics.window_negative_rate.labels(label, w["kind"]).set(w["negative_rate"])
+                    metrics.window_posts.labels(label, w["kind"]).set(w["n"])
+                    metrics.window_closed_ts.labels(label).set(now_ms / 1000)
+                if not closed and topic not in changed:
+                    continue
+                if is_idle(state):
+                    if topic in state_table:
+                        del state_table[topic]
+                else:
+                    state_table[topic] = state
+
+    return app

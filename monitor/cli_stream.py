@@ -1,0 +1,99 @@
+"""Streaming commands: worker, topics, replay, demo, bench (imported lazily by cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from monitor.config import Settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="YAML settings file (also MONITOR_CONFIG)")
+    p.add_argument("--bootstrap-servers", default=None, help="Kafka bootstrap servers (also MONITOR_BOOTSTRAP_SERVERS)")
+
+
+def settings_from(args: argparse.Namespace, **extra: object) -> Settings:
+    over = {"bootstrap_servers": getattr(args, "bootstrap_servers", None), **extra}
+    return Settings.load(getattr(args, "config", None), **over)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    w = sub.add_parser("worker", help="run a stream worker against a Kafka cluster")
+    _common(w)
+    w.add_argument("--metrics-port", type=int, default=None)
+    w.add_argument("--scorer", choices=["auto", "text", "vader"], default=None)
+    w.add_argument("--loglevel", default="warning")
+    w.set_defaults(func=cmd_worker)
+
+    t = sub.add_parser("topics", help="topic administration")
+    ts = t.add_subparsers(dest="what", required=True)
+    tc = ts.add_parser("create", help="create the service's topics (idempotent)")
+    _common(tc)
+    tc.set_defaults(func=cmd_topics_create)
+
+    r = sub.add_parser("replay", help="produce posts to the raw topic at a chosen rate")
+    _common(r)
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("file", nargs="?", type=Path, help="JSONL file, one post per line")
+    src.add_argument("--synthetic", type=int, metavar="N", help="generate N synthetic posts")
+    r.add_argument("--rate", type=float, default=0.0, help="posts per second (0 = as fast as possible)")
+    r.add_argument("--seed", type=int, default=7)
+    r.add_argument("--invalid-share", type=float, default=0.02)
+    r.set_defaults(func=cmd_replay)
+
+    d = sub.add_parser("demo", help="embedded broker + worker + realistic stream with injected spikes")
+    d.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    d.add_argument("--metrics-port", type=int, default=9108)
+    d.add_argument("--summary-json", type=Path, default=Path("demo-summary.json"))
+    d.add_argument("--rate", type=float, default=40.0, help="posts per second of wall time")
+    d.add_argument("--speedup", type=float, default=20.0, help="event-time seconds per wall second")
+    d.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
+    d.add_argument("--seed", type=int, default=7)
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="end-to-end throughput/latency through the broker vs raw scorer")
+    _common(b)
+    b.add_argument("--posts", type=int, default=2000)
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
+    b.set_defaults(func=cmd_bench)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from monitor.worker import run_worker
+
+    run_worker(settings_from(args, metrics_port=args.metrics_port, scorer=args.scorer), args.loglevel)
+    return 0
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from monitor.app import bytopic_name
+    from monitor.kafka_io import create_topics
+
+    s = settings_from(args)
+    created = create_topics(s, extra=[bytopic_name(s)])
+    print("created: " + (", ".join(created) if created else "(all existed)"))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from monitor.synth.replay import replay
+
+    s = settings_from(args)
+    n = replay(s, args.file, args.synthetic, args.rate, args.seed, args.invalid_share)
+    print(f"produced {n} messages to {s.topic_raw} on {s.bootstrap_servers}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from monitor.bench import run_bench
+
+    return run_bench(args, settings_from(args, scorer=args.scorer))

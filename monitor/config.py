@@ -1,0 +1,102 @@
+"""One frozen settings object, built once (CLI) from defaults < YAML file < MONITOR_* env < explicit overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MiB = 1024 * 1024
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_message_bytes: int = 8 * MiB
+    max_text_chars: int = 20_000
+    max_media: int = 8
+    max_media_bytes: int = 5 * MiB
+    max_topics: int = 32
+    max_id_chars: int = 256
+
+
+class Settings(BaseModel):
+    """Every setting of the worker, demo and tools. Env: MONITOR_<NAME> (JSON for lists/dicts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    app_id: str = "sentiment-monitor"
+    topic_raw: str = "posts.raw"
+    topic_scored: str = "posts.scored"
+    topic_dlq: str = "posts.dlq"
+    topic_windows: str = "sentiment.windows"
+    topic_alerts: str = "alerts"
+    partitions: int = 4
+    replication_factor: int = 1
+    session_timeout_s: float = 10.0
+    commit_interval_s: float = 1.0
+    batch_size: int = 64
+    batch_max_wait_s: float = 0.25
+    window_s: int = 60
+    hop_size_s: int = 300
+    hop_step_s: int = 60
+    grace_s: int = 30
+    tick_interval_s: float = 1.0
+    catch_all_topic: str = "_all"
+    keywords: dict[str, list[str]] = Field(default_factory=dict)
+    scorer: str = "auto"  # auto | text | vader
+    text_model_dir: str | None = None
+    device: str | None = None
+    metrics_port: int = 9108
+    metrics_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str | None = None
+    allow_remote_media: bool = False
+    remote_media_allowlist: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @field_validator("scorer")
+    @classmethod
+    def _scorer(cls, v: str) -> str:
+        if v not in ("auto", "text", "vader"):
+            raise ValueError("scorer must be auto | text | vader")
+        return v
+
+    def model_post_init(self, _ctx: Any) -> None:
+        if self.hop_step_s % self.window_s or self.hop_size_s % self.hop_step_s:
+            raise ValueError("hop_step_s must be a multiple of window_s and hop_size_s a multiple of hop_step_s")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        data: dict[str, Any] = {}
+        path = path or os.environ.get("MONITOR_CONFIG")
+        if path:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: config must be a mapping")
+            data.update(loaded)
+        env = os.environ if env is None else env
+        for name, field in cls.model_fields.items():
+            raw = env.get(f"MONITOR_{name.upper()}")
+            if raw is None:
+                continue
+            ann = field.annotation
+            if ann in (int, float, str, str | None):
+                data[name] = raw
+            elif ann is bool:
+                data[name] = raw.lower() in ("1", "true", "yes", "on")
+            else:
+                data[name] = json.loads(raw)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)

@@ -1,0 +1,63 @@
+"""Every metric of the service, in one place (prometheus-client; `monitor_` prefix, base units).
+
+Build one `Metrics` per process (tests pass a fresh CollectorRegistry). Label cardinality: `reason`, `label`,
+`kind`, `modality` are small closed sets; `topic` is bounded by `max_topic_series` (topics past the cap
+are aggregated under topic="_other").
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None, max_topic_series: int = 500) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.max_topic_series = max_topic_series
+        self._topics: set[str] = set()
+        self.posts_received = Counter("monitor_posts_received_total", "Messages read from the raw posts topic",
+                                      registry=r)
+        self.posts_scored = Counter("monitor_posts_scored_total", "Posts scored and published", ["label"],
+                                    registry=r)
+        self.posts_dead_lettered = Counter("monitor_posts_dead_lettered_total",
+                                           "Messages sent to the dead-letter topic", ["reason"], registry=r)
+        self.processing_seconds = Histogram("monitor_processing_seconds",
+                                            "Seconds from the raw message's broker timestamp to its scored record",
+                                            buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("monitor_batch_size", "Posts per scoring micro-batch", buckets=BATCH_BUCKETS,
+                                    registry=r)
+        self.scorer_seconds = Histogram("monitor_scorer_seconds", "Scorer wall time per micro-batch", ["modality"],
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.window_negative_rate = Gauge("monitor_window_negative_ratio",
+                                          "Negative share of the last closed window per topic", ["topic", "kind"],
+                                          registry=r)
+        self.window_posts = Gauge("monitor_window_posts", "Scored posts in the last closed window per topic",
+                                  ["topic", "kind"], registry=r)
+        self.window_closed_ts = Gauge("monitor_window_last_closed_timestamp_seconds",
+                                      "Wall time at which the last window of a topic closed", ["topic"], registry=r)
+        self.windows_emitted = Counter("monitor_windows_emitted_total", "Closed windows published", ["kind"],
+                                       registry=r)
+        self.late_events = Counter("monitor_late_events_total",
+                                   "Scored posts whose window had already closed (beyond grace): not counted",
+                                   registry=r)
+        self.duplicates_skipped = Counter("monitor_duplicates_skipped_total",
+                                          "Redelivered posts skipped by the idempotent window aggregation",
+                                          registry=r)
+        self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark of this worker",
+                               registry=r)
+        self.model_info = Info("monitor_model", "Scorer model in use", registry=r)
+        self.build_info = Info("monitor_build", "Monitor build", registry=r)
+
+    def topic_label(self, topic: str) -> str:
+        if topic in self._topics:
+            return topic
+        if len(self._topics) < self.max_topic_series:
+            self._topics.add(topic)
+            return topic
+        return "_other"
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=host, registry=self.registry)

@@ -1,0 +1,101 @@
+"""The Scorer interface: a batch of posts -> per post probabilities, label, contributing modalities, model.
+
+Implementations must be safe to call from a worker thread, must not raise for one bad post (return
+`error` for that post instead), and may block for the duration of the batch (the app runs them in an executor).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from monitor import LABELS
+from monitor.config import Settings
+from monitor.types import Post
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoreResult:
+    probs: tuple[float, float, float] | None  # negative, neutral, positive; None when unscored
+    label: str  # one of LABELS, or "unscored_modality"
+    modalities: list[str]
+    model: str
+    error: str | None = None
+    seconds_by_modality: dict[str, float] = field(default_factory=dict)
+
+
+class Scorer(Protocol):
+    name: str
+    version: str
+
+    def score(self, posts: Sequence[Post]) -> list[ScoreResult]: ...
+
+
+class TextScorer:
+    """Scores the text of each post with `predict_proba(list[str]) -> (n, 3) array`.
+
+    Posts without text (media only) are returned as `unscored_modality` until media encoders exist.
+    If the model fails on a batch, each post is retried alone so one bad post cannot sink the others.
+    """
+
+    def __init__(self, name: str, version: str, predict_proba: Callable[[list[str]], np.ndarray]) -> None:
+        self.name = name
+        self.version = version
+        self._predict = predict_proba
+
+    def score(self, posts: Sequence[Post]) -> list[ScoreResult]:
+        import time
+
+        out: list[ScoreResult | None] = [None] * len(posts)
+        idx = [i for i, p in enumerate(posts) if p.text and p.text.strip()]
+        with_text = set(idx)
+        for i, p in enumerate(posts):
+            if i not in with_text:
+                kinds = sorted({m.kind for m in p.media})
+                out[i] = ScoreResult(None, "unscored_modality", kinds, self.version)
+        t0 = time.perf_counter()
+        texts = [posts[i].text or "" for i in idx]
+        try:
+            probs = np.asarray(self._predict(texts)) if texts else np.zeros((0, 3))
+            per = {i: probs[j] for j, i in enumerate(idx)}
+            errors: dict[int, str] = {}
+        except Exception:  # noqa: BLE001 - isolate the failing post
+            per, errors = {}, {}
+            for i in idx:
+                try:
+                    per[i] = np.asarray(self._predict([posts[i].text or ""]))[0]
+                except Exception as exc:  # noqa: BLE001
+                    errors[i] = f"{type(exc).__name__}: {exc}"[:300]
+        dt = (time.perf_counter() - t0) / max(1, len(idx))
+        for i in idx:
+            if i in errors:
+                out[i] = ScoreResult(None, "error", ["text"], self.version, error=errors[i])
+                continue
+            p = per[i]
+            out[i] = ScoreResult((float(p[0]), float(p[1]), float(p[2])), LABELS[int(np.argmax(p))],
+                                 ["text"], self.version, seconds_by_modality={"text": dt})
+        return [r for r in out if r is not None]
+
+
+def build_scorer(settings: Settings) -> Scorer:
+    """`auto`: the fine-tuned text model when its artefact is present, else the VADER baseline (logged)."""
+    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
+
+    art = settings.text_model_dir or DEFAULT_ARTEFACT
+    if settings.scorer in ("auto", "text") and TextSentimentModel.available(art):
+        model = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size)
+        return TextScorer("minilm", model.version, lambda t: model.predict_proba(t).numpy())
+    if settings.scorer == "text":
+        raise FileNotFoundError(f"no trained text model at {art}: run `monitor train text`")
+    if settings.scorer == "auto":
+        log.warning("no trained text model at %s: scoring with the VADER baseline", art)
+    from monitor.score.vader import VaderModel
+
+    v = VaderModel()
+    return TextScorer("vader", v.version, v.predict_proba)

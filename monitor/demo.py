@@ -1,0 +1,202 @@
+"""`monitor demo`: embedded broker + a worker process + a realistic replayed stream with injected spikes.
+
+Prints a compact live view per topic and writes a summary JSON on exit (Ctrl-C or --duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from monitor.broker import EmbeddedBroker
+from monitor.config import Settings
+from monitor.kafka_io import create_topics, producer
+from monitor.synth.stream import StreamSpec, demo_spikes, generate
+
+DEMO_KEYWORDS = {"acme": ["acme"], "globex": ["globex"]}
+
+
+class Collector(threading.Thread):
+    """Reads scored, DLQ and window records (no consumer group) and keeps the demo's view of the world."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.s = settings
+        self.stop_evt = threading.Event()
+        self.lock = threading.Lock()
+        self.scored_ids: set[str] = set()
+        self.scored_records = 0
+        self.dlq: Counter[str] = Counter()
+        self.labels: Counter[str] = Counter()
+        self.windows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.models: Counter[str] = Counter()
+
+    def run(self) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        c = KafkaConsumer(bootstrap_servers=self.s.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                          client_id=f"demo-view-{uuid.uuid4().hex[:6]}")
+        tps = [TopicPartition(t, p) for t in (self.s.topic_scored, self.s.topic_dlq, self.s.topic_windows)
+               for p in range(self.s.partitions)]
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        while not self.stop_evt.is_set():
+            for tp, msgs in c.poll(timeout_ms=300).items():
+                with self.lock:
+                    for m in msgs:
+                        v = json.loads(m.value)
+                        if tp.topic == self.s.topic_scored:
+                            self.scored_records += 1
+                            if v["id"] not in self.scored_ids:
+                                self.scored_ids.add(v["id"])
+                                self.labels[v["label"]] += 1
+                                self.models[v["model"]] += 1
+                        elif tp.topic == self.s.topic_dlq:
+                            self.dlq[v["reason"]] += 1
+                        else:
+                            self.windows[v["topic"]].append(v)
+        c.close()
+
+
+def view(col: Collector, spikes: list[Any], start_ms: int, produced: int, top: int = 10) -> Table:
+    t = Table(title=f"produced {produced} · scored {len(col.scored_ids)} · dead-lettered {sum(col.dlq.values())}",
+              title_justify="left")
+    for h in ("topic", "posts (5m)", "neg rate (1m)", "neg rate (5m)", "windows", "last window (event time)", "status"):
+        t.add_column(h)
+    with col.lock:
+        items = sorted(col.windows.items(), key=lambda kv: -sum(w["n"] for w in kv[1] if w["kind"] == "tumbling"))
+        for topic, ws in items[:top]:
+            tum = [w for w in ws if w["kind"] == "tumbling"]
+            hop = [w for w in ws if w["kind"] == "hopping"]
+            last_t, last_h = (tum[-1] if tum else None), (hop[-1] if hop else None)
+            end = last_t["end_ms"] if last_t else 0
+            injected = any(s.topic == topic and start_ms + s.start_s * 1000 <= end - 1
+                           < start_ms + (s.start_s + s.duration_s) * 1000 for s in spikes)
+            t.add_row(topic, str(last_h["n"] if last_h else 0),
+                      f"{last_t['negative_rate']:.2f}" if last_t else "-",
+                      f"{last_h['negative_rate']:.2f}" if last_h else "-", str(len(tum)),
+                      time.strftime("%H:%M", time.gmtime(end / 1000)) if end else "-",
+                      "[red]injected spike[/red]" if injected else "ok")
+    return t
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    console = Console()
+    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
+
+    if args.scorer != "vader" and not TextSentimentModel.available(DEFAULT_ARTEFACT):
+        console.print("[yellow]no trained text model in the repository: the demo scores with the VADER baseline "
+                      "(run `monitor train text` to build one)[/yellow]")
+    broker = EmbeddedBroker().start()
+    console.print(f"embedded broker (Tansu) on {broker.bootstrap}")
+    settings = Settings.load(None, bootstrap_servers=broker.bootstrap, metrics_port=args.metrics_port,
+                             scorer=args.scorer, keywords=DEMO_KEYWORDS)
+    from monitor.app import bytopic_name
+
+    create_topics(settings, extra=[bytopic_name(settings)])
+    env = {**os.environ, "MONITOR_BOOTSTRAP_SERVERS": broker.bootstrap, "MONITOR_METRICS_PORT": str(args.metrics_port),
+           "MONITOR_SCORER": args.scorer, "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS)}
+    log_path = Path(os.environ.get("MONITOR_DEMO_WORKER_LOG", "demo-worker.log"))
+    worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", "info"], env=env,
+                              stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    console.print(f"worker pid {worker.pid} (log: {log_path}); metrics on http://127.0.0.1:{args.metrics_port}/metrics")
+    col = Collector(settings)
+    col.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    wall_total = args.duration or 3600.0
+    event_total = wall_total * args.speedup
+    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup,
+                      start_ms=int(time.time() * 1000 - event_total * 1000) // 60_000 * 60_000)
+    spec.spikes = demo_spikes(event_total)
+    produced = Counter()
+    gen = generate(spec, 10**9)
+    prod = producer(broker.bootstrap)
+    t0 = time.monotonic()
+    last_view = 0.0
+    try:
+        while not stop.is_set() and time.monotonic() - t0 < wall_total:
+            item = next(gen)
+            due = t0 + (item["event_ms"] - spec.start_ms) / 1000 / args.speedup
+            while not stop.is_set() and time.monotonic() < due:
+                time.sleep(min(0.05, max(0.0, due - time.monotonic())))
+                if time.monotonic() - last_view > 5:
+                    last_view = time.monotonic()
+                    console.print(view(col, spec.spikes, spec.start_ms, sum(produced.values())))
+            if stop.is_set() or time.monotonic() - t0 >= wall_total:
+                break
+            prod.send(settings.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
+            produced["valid" if item["valid"] else "invalid"] += 1
+            if worker.poll() is not None:
+                console.print("[red]worker exited unexpectedly[/red]")
+                break
+    finally:
+        prod.flush()
+        prod.close()
+    total = sum(produced.values())
+    console.print(f"stream stopped after {time.monotonic() - t0:.0f} s: {total} produced; draining...")
+    drain_deadline = time.monotonic() + 60
+    while time.monotonic() < drain_deadline:
+        with col.lock:
+            done = len(col.scored_ids) + sum(col.dlq.values())
+        if done >= total:
+            break
+        time.sleep(0.5)
+    time.sleep(2.5)  # last watermark tick and window closes
+    console.print(view(col, spec.spikes, spec.start_ms, total))
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    col.stop_evt.set()
+    col.join(5)
+    broker.stop()
+    summary = build_summary(col, spec, produced, worker.returncode)
+    args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    console.print(f"summary: produced {summary['posts']['produced']}, scored {summary['posts']['scored']}, "
+                  f"dead-lettered {summary['posts']['dead_lettered']}, lost {summary['posts']['lost']}, "
+                  f"windows {summary['windows_emitted']} → {args.summary_json}")
+    return 0 if summary["posts"]["lost"] == 0 else 1
+
+
+def build_summary(col: Collector, spec: StreamSpec, produced: Counter[str], worker_rc: int | None) -> dict[str, Any]:
+    with col.lock:
+        scored = len(col.scored_ids)
+        dlq = sum(col.dlq.values())
+        series = {
+            topic: [{"start_ms": w["start_ms"], "n": w["n"], "negatives": w["negatives"],
+                     "negative_rate": round(w["negative_rate"], 4)} for w in ws if w["kind"] == "tumbling"]
+            for topic, ws in col.windows.items()
+        }
+        n_windows = sum(len(ws) for ws in col.windows.values())
+        return {
+            "posts": {"produced": sum(produced.values()), "valid": produced["valid"], "invalid": produced["invalid"],
+                      "scored": scored, "scored_records": col.scored_records, "dead_lettered": dlq,
+                      "lost": max(0, sum(produced.values()) - scored - dlq)},
+            "labels": dict(col.labels),
+            "models": dict(col.models),
+            "dead_letter_reasons": dict(col.dlq),
+            "windows_emitted": n_windows,
+            "negative_rate_series": series,
+            "injected_spikes": [{"topic": s.topic, "start_ms": spec.start_ms + int(s.start_s * 1000),
+                                 "end_ms": spec.start_ms + int((s.start_s + s.duration_s) * 1000),
+                                 "negative_share": s.neg} for s in spec.spikes],
+            "alerts": [],
+            "worker_exit_code": worker_rc,
+        }

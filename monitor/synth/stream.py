@@ -75,8 +75,9 @@ class TextPool:
             path = d / "text" / name
             if path.is_file():
                 for row in read_tsv(path):
-                    if row.get("label") in self.by_label and row.get("text"):
-                        self.by_label[row["label"]].append(CASHTAG_RE.sub("", row["text"]).strip()[:280])
+                    text = CASHTAG_RE.sub("", row.get("text") or "").strip()[:280]
+                    if row.get("label") in self.by_label and len(text) >= 3:
+                        self.by_label[row["label"]].append(text)
         for k, v in FALLBACK.items():
             if len(self.by_label[k]) < 10:
                 self.by_label[k].extend(v)

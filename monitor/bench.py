@@ -1,0 +1,116 @@
+"""`monitor bench`: end-to-end posts/s and produce->scored latency through a real broker, and in the same run
+the scorer's raw throughput on the same posts without Kafka. The ratio (end-to-end / raw) is the figure of merit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from monitor.broker import EmbeddedBroker, free_port
+from monitor.config import Settings
+from monitor.ingest.decode import decode_post
+from monitor.kafka_io import create_topics, produce_raw, read_all
+from monitor.synth.stream import StreamSpec, generate
+
+
+def bench_posts(n: int, seed: int = 11) -> list[tuple[str, bytes]]:
+    spec = StreamSpec(seed=seed, invalid_share=0.0, image_share=0.0, audio_share=0.0, rate_per_event_s=200.0,
+                      start_ms=int(time.time() * 1000) - n * 5)
+    return [(it["key"], it["value"]) for it in generate(spec, n)]
+
+
+def raw_scorer_throughput(settings: Settings, values: list[bytes]) -> dict[str, Any]:
+    from monitor.score.base import build_scorer
+
+    scorer = build_scorer(settings)
+    posts = [decode_post(v, settings.limits) for v in values]
+    scorer.score(posts[: settings.batch_size])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(posts), settings.batch_size):
+        scorer.score(posts[i:i + settings.batch_size])
+    dt = time.perf_counter() - t0
+    return {"model": scorer.version, "posts": len(posts), "seconds": round(dt, 3), "posts_per_s": round(len(posts) / dt, 1)}
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    broker = None
+    if not args.bootstrap_servers and not os.environ.get("MONITOR_BOOTSTRAP_SERVERS"):
+        broker = EmbeddedBroker().start()
+        settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    tag = uuid.uuid4().hex[:6]
+    s = settings.model_copy(update={"app_id": f"bench-{tag}", "topic_raw": f"bench-raw-{tag}",
+                                    "topic_scored": f"bench-scored-{tag}", "topic_dlq": f"bench-dlq-{tag}",
+                                    "topic_windows": f"bench-windows-{tag}", "topic_alerts": f"bench-alerts-{tag}",
+                                    "metrics_port": free_port()})
+    from monitor.app import bytopic_name
+
+    create_topics(s, extra=[bytopic_name(s)])
+    env = {**os.environ, **{f"MONITOR_{k.upper()}": str(getattr(s, k)) for k in (
+        "bootstrap_servers", "app_id", "topic_raw", "topic_scored", "topic_dlq", "topic_windows", "topic_alerts",
+        "metrics_port", "scorer", "partitions", "batch_size")}}
+    worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
+                              stdout=open(os.environ.get("MONITOR_BENCH_WORKER_LOG", os.devnull), "wb"),
+                              stderr=subprocess.STDOUT)  # noqa: SIM115
+    try:
+        # warm-up: one post through, so group join and model load are not measured
+        produce_raw(s.bootstrap_servers, s.topic_raw, bench_posts(1, seed=1))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not read_all(s.bootstrap_servers, s.topic_scored, timeout_s=2):
+            time.sleep(0.5)
+        items = bench_posts(args.posts)
+        t0 = time.time()
+        produce_raw(s.bootstrap_servers, s.topic_raw, items)
+        want = {k for k, _ in items}
+        scored: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 600
+        dlq: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            scored = [r for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=30)
+                      if r["value"]["id"] in want]
+            dlq = read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=30)
+            if len({r["value"]["id"] for r in scored}) + len(dlq) >= len(want):
+                break
+            time.sleep(1.0)
+        raw = {r["key"]: r["timestamp"] for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=30)}
+        first = {}
+        for r in scored:
+            first.setdefault(r["value"]["id"], r["timestamp"])
+        lat = np.array([(first[k] - raw[k]) / 1000 for k in first if k in raw])
+        t_end = max(first.values()) / 1000 if first else time.time()
+        e2e = {"posts": len(first), "dead_lettered": len(dlq), "seconds": round(t_end - t0, 3),
+               "posts_per_s": round(len(first) / max(1e-9, t_end - t0), 1),
+               "latency_p50_s": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
+               "latency_p99_s": round(float(np.percentile(lat, 99)), 4) if len(lat) else None}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    raw_stats = raw_scorer_throughput(s, [v for _, v in items])
+    result = {"end_to_end": e2e, "raw_scorer": raw_stats,
+              "ratio": round(e2e["posts_per_s"] / raw_stats["posts_per_s"], 3) if raw_stats["posts_per_s"] else None,
+              "bench_process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "partitions": s.partitions, "batch_size": s.batch_size, "broker": "embedded tansu" if broker else
+              s.bootstrap_servers, "cpu_count": os.cpu_count()}
+    if broker:
+        broker.stop()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"end-to-end: {e2e['posts']} posts in {e2e['seconds']} s = {e2e['posts_per_s']} posts/s, "
+              f"latency p50 {e2e['latency_p50_s']} s, p99 {e2e['latency_p99_s']} s")
+        print(f"raw scorer ({raw_stats['model']}): {raw_stats['posts_per_s']} posts/s")
+        print(f"ratio end-to-end / raw: {result['ratio']}")
+    return 0

@@ -39,6 +39,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--device", default=None)
     et.add_argument("--batch-size", type=int, default=64)
     et.set_defaults(func=cmd_eval_text)
+    en = evs.add_parser("nab", help="NAB standard-profile score of the volume detector on a folder of NAB series")
+    en.add_argument("--data", type=Path, required=True, help="folder with *.csv and windows.json")
+    en.add_argument("--json", action="store_true")
+    en.set_defaults(func=cmd_eval_nab)
+
+    de = sub.add_parser("detect", help="run the spike detector offline over a CSV series")
+    de.add_argument("--input", type=Path, required=True)
+    de.add_argument("--output", type=Path, required=True)
+    de.add_argument("--kind", choices=["counts", "rate"], default="counts")
+    de.set_defaults(func=cmd_detect)
 
 
 def cmd_train_text(args: argparse.Namespace) -> int:
@@ -92,4 +102,28 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
         print(json.dumps(rep))
     else:
         print(format_report(rep, f"model={name} data={args.data}"))
+    return 0
+
+
+def cmd_eval_nab(args: argparse.Namespace) -> int:
+    from monitor.detect.nab import evaluate_dir
+
+    res = evaluate_dir(args.data)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for name, v in res.items():
+            print(f"{name:<32} {v:8.2f}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from monitor.detect.offline import run_file
+
+    try:
+        n = run_file(args.input, args.output, args.kind)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{n} alerts written to {args.output}", file=sys.stderr)
     return 0

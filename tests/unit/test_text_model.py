@@ -63,3 +63,35 @@ def test_vader_mapping_monotone_and_neutral_band():
     assert p[:, 0].tolist() == sorted(p[:, 0].tolist(), reverse=True)
     assert p[:, 2].tolist() == sorted(p[:, 2].tolist())
     assert p[1:4].argmax(1).tolist() == [1, 1, 1]
+
+
+def test_build_scorer_falls_back_to_vader_without_artefact(tmp_path):
+    from monitor.config import Settings
+    from monitor.score.base import build_scorer
+    from monitor.types import Post
+
+    s = Settings.load(None, env={}, text_model_dir=str(tmp_path / "missing"))
+    scorer = build_scorer(s)
+    assert scorer.name == "vader"
+    posts = [Post(id="a", created_at=0, text="I love it, wonderful"),
+             Post(id="b", created_at=0, media=[{"kind": "image", "data": "AAAA"}])]
+    res = scorer.score(posts)
+    assert res[0].label == "positive" and res[0].modalities == ["text"] and res[0].model.startswith("vader")
+    assert res[1].label == "unscored_modality" and res[1].probs is None and res[1].modalities == ["image"]
+    with pytest.raises(FileNotFoundError):
+        build_scorer(Settings.load(None, env={}, text_model_dir=str(tmp_path / "missing"), scorer="text"))
+
+
+def test_scorer_isolates_a_failing_post():
+    from monitor.score.base import TextScorer
+    from monitor.types import Post
+
+    def predict(texts):
+        if any("boom" in t for t in texts):
+            raise RuntimeError("model exploded")
+        return np.tile([0.1, 0.2, 0.7], (len(texts), 1))
+
+    res = TextScorer("t", "t-1", predict).score([Post(id=str(i), created_at=0, text=t)
+                                                 for i, t in enumerate(["ok", "boom", "fine"])])
+    assert [r.label for r in res] == ["positive", "error", "positive"]
+    assert "exploded" in res[1].error

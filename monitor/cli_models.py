@@ -44,6 +44,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     en.add_argument("--json", action="store_true")
     en.set_defaults(func=cmd_eval_nab)
 
+    rs = evs.add_parser("rate-sim", help="recall / false alarms / delay of the rate detector on simulated topics")
+    rs.add_argument("--days", type=float, default=3.0)
+    rs.add_argument("--seed", type=int, default=17)
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_eval_rate_sim)
+
     de = sub.add_parser("detect", help="run the spike detector offline over a CSV series")
     de.add_argument("--input", type=Path, required=True)
     de.add_argument("--output", type=Path, required=True)
@@ -126,4 +132,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{n} alerts written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval_rate_sim(args: argparse.Namespace) -> int:
+    from monitor.detect.simulate import SimConfig, simulate
+
+    res = simulate(SimConfig(days=args.days, seed=args.seed))
+    print(json.dumps(res, indent=None if args.json else 2))
     return 0

@@ -63,7 +63,7 @@ def observe(st: RateState, start_ms: int, n: int, k: int, cfg: RateConfig) -> Ra
     hour = (start_ms // 3_600_000) % 24
     p0 = baseline_rate(st, cfg, hour)
     rate = k / n if n else 0.0
-    if n > 0:
+    if n > 0 and rate > p0:  # only the upper tail matters; at or below baseline there is no evidence
         pval = betabinom_sf(k, n, p0 * cfg.overdispersion, (1 - p0) * cfg.overdispersion)
     else:
         pval = 1.0

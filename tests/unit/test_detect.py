@@ -113,3 +113,12 @@ def test_detect_cli_rate(tmp_path):
     assert [r["timestamp"] for r in rows] == [str(1_700_000_000 + 60 * i) for i in range(120)]
     assert [i for i, r in enumerate(rows) if r["alert"] == "1"] in ([100], [101])
     assert all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in rows)
+
+
+def test_rate_simulator_high_volume_spikes_found_without_false_alarms():
+    from monitor.detect.simulate import SimConfig, simulate
+
+    r = simulate(SimConfig(days=1, seed=3, volumes=(250.0,), base_rates=(0.2,), multipliers=(3.0,), durations=(3,)))
+    t = r["target_spikes_ge2x_ge3windows"]
+    assert t["spikes"] >= 2 and t["recall_within_delay"] == 1.0
+    assert r["false_alarms"] == 0

@@ -27,6 +27,9 @@ import faust
 from monitor import __version__
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
+from monitor.detect.engine import process_window
+from monitor.detect.lifecycle import LifecycleConfig
+from monitor.detect.rate import RateConfig
 from monitor.ingest.decode import DecodeFailure, decode_post
 from monitor.ingest.route import Router
 from monitor.metrics import Metrics
@@ -72,13 +75,20 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     raw_topic = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw")
     scored_topic = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="json")
     dlq_topic = app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="json")
-    windows_topic = app.topic(settings.topic_windows, key_serializer="raw", value_serializer="json")
+    windows_topic = app.topic(settings.topic_windows, key_type=str, key_serializer="raw", value_serializer="json")
+    alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="json")
     bytopic = app.topic(bytopic_name(settings), key_type=str, key_serializer="raw", value_serializer="json",
                         partitions=settings.partitions)
     # key = topic (raw utf-8 bytes, like the bytopic records), so the producer's partitioner puts a topic's
     # changelog entries in the partition of its events: state recovers where the topic's events are consumed
     state_table = app.Table("window-state", default=None, partitions=settings.partitions, use_partitioner=True,
                             key_type=str)
+    detector_table = app.Table("detector-state", default=None, partitions=settings.partitions, use_partitioner=True,
+                               key_type=str)
+    rate_cfg = RateConfig(warmup_windows=settings.detect_warmup_windows, min_posts=settings.detect_min_posts,
+                          p_threshold=settings.detect_p_threshold, min_ratio=settings.detect_min_ratio)
+    life_cfg = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
+                               cooldown_ms=settings.alert_cooldown_s * 1000)
     router = Router(settings.keywords, settings.catch_all_topic)
     wcfg = window_config(settings)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
@@ -202,5 +212,20 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                         del state_table[topic]
                 else:
                     state_table[topic] = state
+
+    @app.agent(windows_topic)
+    async def detect(stream: Any) -> None:
+        """Closed tumbling windows -> count-aware spike detector + lifecycle -> alerts topic (state changes)."""
+        async for w in stream:
+            if w.get("kind") != "tumbling":
+                continue
+            topic = w["topic"]
+            new_state, record = process_window(detector_table.get(topic), w, rate_cfg, life_cfg)
+            if record:
+                await alerts_topic.send(key=topic.encode(), value=record, force=True)
+                metrics.alerts.labels(record["status"]).inc()
+                log.warning("alert %s: %s", record["status"], record["summary"])
+            if new_state is not None:
+                detector_table[topic] = new_state
 
     return app

@@ -58,6 +58,12 @@ class Settings(BaseModel):
     allow_remote_media: bool = False
     remote_media_allowlist: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    detect_warmup_windows: int = 30
+    detect_min_posts: int = 10
+    detect_p_threshold: float = 1e-4
+    detect_min_ratio: float = 1.5
+    alert_resolve_windows: int = 3
+    alert_cooldown_s: int = 600
 
     @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
     @classmethod

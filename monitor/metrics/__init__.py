@@ -48,6 +48,7 @@ class Metrics:
                                           registry=r)
         self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark of this worker",
                                registry=r)
+        self.alerts = Counter("monitor_alerts_total", "Alert state changes published", ["status"], registry=r)
         self.model_info = Info("monitor_model", "Scorer model in use", registry=r)
         self.build_info = Info("monitor_build", "Monitor build", registry=r)
 

@@ -122,3 +122,28 @@ def test_rate_simulator_high_volume_spikes_found_without_false_alarms():
     t = r["target_spikes_ge2x_ge3windows"]
     assert t["spikes"] >= 2 and t["recall_within_delay"] == 1.0
     assert r["false_alarms"] == 0
+
+
+def test_engine_fires_once_resolves_and_ignores_replayed_windows():
+    import json
+
+    from monitor.detect.engine import process_window
+
+    rng = random.Random(9)
+    cfg, life = RateConfig(warmup_windows=10), LifecycleConfig(resolve_windows=2)
+    state, records = None, []
+    for i in range(60):
+        n = 80
+        p = 0.7 if 40 <= i < 44 else 0.2
+        w = {"topic": "AAPL", "start_ms": i * MIN, "end_ms": (i + 1) * MIN, "n": n,
+             "negatives": sum(rng.random() < p for _ in range(n))}
+        new, rec = process_window(state, w, cfg, life)
+        state = json.loads(json.dumps(new))  # survives the changelog's JSON round trip
+        if rec:
+            records.append(rec)
+        again, rec2 = process_window(state, w, cfg, life)  # re-emitted window: no effect
+        assert again is None and rec2 is None
+    assert [r["status"] for r in records] == ["firing", "resolved"]
+    assert records[0]["fingerprint"] == records[1]["fingerprint"]
+    assert records[0]["startsAt"] == "1970-01-01T00:40:00Z" and records[1]["endsAt"]
+    assert records[0]["observed_rate"] > 0.5 and abs(records[0]["baseline_rate"] - 0.2) < 0.05

@@ -1,0 +1,58 @@
+"""Per-topic detection over closed tumbling windows: rate detector + lifecycle, JSON-able state. Pure.
+
+The live worker (app.py) and tests call `process_window`; windows already seen (start <= last start) are ignored,
+so a re-emitted window after a crash changes nothing (idempotent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.detect.lifecycle import LifecycleConfig, LifecycleState, fingerprint, step
+from monitor.detect.rate import RateConfig, RateState, observe
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _load(d: dict[str, Any] | None) -> tuple[RateState, LifecycleState, int | None, dict[str, Any]]:
+    if not d:
+        return RateState(), LifecycleState(), None, {}
+    r = dict(d["rate"])
+    r["hour_k"] = {int(k): v for k, v in r["hour_k"].items()}
+    r["hour_n"] = {int(k): v for k, v in r["hour_n"].items()}
+    return RateState(**r), LifecycleState(**d["life"]), d.get("last_start"), d.get("incident", {})
+
+
+def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: RateConfig,
+                   life_cfg: LifecycleConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(new state or None if unchanged, alert state-change record or None) for one tumbling window."""
+    rs, ls, last_start, incident = _load(state)
+    if last_start is not None and w["start_ms"] <= last_start:
+        return None, None
+    v = observe(rs, w["start_ms"], int(w["n"]), int(w["negatives"]), rate_cfg)
+    change = step(ls, w["end_ms"], v.alert, v.score, v.rate, life_cfg)
+    record = None
+    if change == "firing":
+        incident = {"fingerprint": fingerprint(w["topic"], "negative_rate", w["end_ms"]),
+                    "starts_ms": w["start_ms"], "baseline": v.baseline}
+    if change:
+        record = {
+            "fingerprint": incident["fingerprint"], "topic": w["topic"], "signal": "negative_rate",
+            "status": change, "startsAt": iso(incident["starts_ms"]),
+            "endsAt": iso(w["end_ms"]) if change == "resolved" else None,
+            "window": {"start": iso(w["start_ms"]), "end": iso(w["end_ms"]), "n": v.n, "negatives": v.k},
+            "observed_rate": round(v.rate, 4), "baseline_rate": round(incident["baseline"], 4),
+            "score": round(v.score, 6), "p_value": v.p_value, "peak_rate": round(ls.peak_rate, 4),
+            "peak_score": round(ls.peak_score, 6),
+            "summary": (f"negative share of {w['topic']} {v.rate:.0%} ({v.k}/{v.n}) vs baseline "
+                        f"{incident['baseline']:.0%}" if change == "firing" else
+                        f"negative share of {w['topic']} back to normal ({v.rate:.0%}, {v.k}/{v.n})"),
+        }
+        if change == "resolved":
+            incident = {}
+    new_state = {"rate": asdict(rs), "life": asdict(ls), "last_start": w["start_ms"], "incident": incident}
+    return new_state, record

@@ -1,0 +1,47 @@
+"""A negative spike in one topic -> the live worker publishes one firing alert (and no alert for a calm topic)."""
+
+import json
+import random
+
+import pytest
+
+from monitor.kafka_io import produce_raw, read_all
+
+from .conftest import wait_until
+from .helpers import BASE_MS, closer
+
+pytestmark = pytest.mark.integration
+
+TEXT = {"negative": "terrible awful crash, I hate this", "neutral": "the meeting is on Tuesday",
+        "positive": "great wonderful gains, love it"}
+
+
+def spike_stream(seed: int = 3) -> list[tuple[str, bytes]]:
+    rng = random.Random(seed)
+    out = []
+    for minute in range(14):
+        for topic in ("SPK", "CALM"):
+            neg = 0.9 if (topic == "SPK" and 10 <= minute < 12) else 0.2
+            for j in range(30):
+                label = "negative" if rng.random() < neg else rng.choice(["neutral", "positive"])
+                pid = f"{topic}-{minute:02d}-{j:02d}"
+                ts = BASE_MS + minute * 60_000 + j * 1_900
+                out.append((pid, json.dumps({"id": pid, "created_at": ts, "text": f"${topic} {TEXT[label]}"}).encode()))
+    return sorted(out, key=lambda kv: json.loads(kv[1])["created_at"])
+
+
+def test_spike_raises_one_alert(stream_settings, workers):
+    s = stream_settings
+    w = workers(s, env_extra={"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1"})
+    produce_raw(s.bootstrap_servers, s.topic_raw, [*spike_stream(), closer()])
+    alerts = wait_until(lambda: [r["value"] for r in read_all(s.bootstrap_servers, s.topic_alerts)
+                                 if r["value"]["status"] == "resolved"], timeout=120)
+    assert alerts, f"no resolved alert (log: {w.log})"
+    records = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_alerts)]
+    assert {r["topic"] for r in records} == {"SPK"}, records
+    firing = [r for r in records if r["status"] == "firing"]
+    assert len(firing) == 1 and firing[0]["observed_rate"] > 0.6 and firing[0]["baseline_rate"] < 0.35
+    from monitor.detect.engine import iso
+
+    assert firing[0]["startsAt"] in (iso(BASE_MS + 10 * 60_000), iso(BASE_MS + 11 * 60_000))
+    assert alerts[0]["fingerprint"] == firing[0]["fingerprint"]

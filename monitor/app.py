@@ -76,7 +76,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     scored_topic = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="json")
     dlq_topic = app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="json")
     windows_topic = app.topic(settings.topic_windows, key_type=str, key_serializer="raw", value_serializer="json")
-    alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="json")
+    alerts_topic = app.topic(settings.topic_alerts, key_type=str, key_serializer="raw", value_serializer="json")
     bytopic = app.topic(bytopic_name(settings), key_type=str, key_serializer="raw", value_serializer="json",
                         partitions=settings.partitions)
     # key = topic (raw utf-8 bytes, like the bytopic records), so the producer's partitioner puts a topic's
@@ -227,5 +227,20 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                 log.warning("alert %s: %s", record["status"], record["summary"])
             if new_state is not None:
                 detector_table[topic] = new_state
+
+    if settings.webhooks:
+        from monitor.alert.delivery import RetryPolicy, Target, deliver
+
+        targets = [Target(**t) for t in settings.webhooks]
+        policy = RetryPolicy()
+
+        @app.agent(alerts_topic)
+        async def notify(stream: Any) -> None:
+            """Deliver every alert state change to every webhook; acknowledged only after all answered."""
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session:
+                async for record in stream:
+                    await asyncio.gather(*(deliver(session, t, record, policy, metrics) for t in targets))
 
     return app

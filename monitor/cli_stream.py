@@ -53,6 +53,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--seed", type=int, default=7)
     d.set_defaults(func=cmd_demo)
 
+    al = sub.add_parser("alerts", help="alert delivery tools")
+    als = al.add_subparsers(dest="what", required=True)
+    tw = als.add_parser("test-webhook", help="send a sample alert to a webhook URL")
+    tw.add_argument("url")
+    tw.add_argument("--secret", default="")
+    tw.add_argument("--format", choices=["alertmanager", "slack", "raw"], default="alertmanager")
+    tw.set_defaults(func=cmd_test_webhook)
+
     b = sub.add_parser("bench", help="end-to-end throughput/latency through the broker vs raw scorer")
     _common(b)
     b.add_argument("--posts", type=int, default=2000)
@@ -97,3 +105,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.bench import run_bench
 
     return run_bench(args, settings_from(args, scorer=args.scorer))
+
+
+def cmd_test_webhook(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import aiohttp
+
+    from monitor.alert.delivery import RetryPolicy, Target, deliver
+    from monitor.detect.engine import iso
+
+    now = int(__import__("time").time() * 1000) // 60_000 * 60_000
+    record = {"fingerprint": "test-webhook", "topic": "TEST", "signal": "negative_rate", "status": "firing",
+              "startsAt": iso(now - 60_000), "endsAt": None,
+              "window": {"start": iso(now - 60_000), "end": iso(now), "n": 100, "negatives": 60},
+              "observed_rate": 0.6, "baseline_rate": 0.2, "score": 0.9999, "p_value": 1e-6, "peak_rate": 0.6,
+              "peak_score": 0.9999, "summary": "sample alert from `monitor alerts test-webhook`"}
+
+    async def go() -> str:
+        async with aiohttp.ClientSession() as s:
+            return await deliver(s, Target(url=args.url, secret=args.secret, format=args.format, name="test"),
+                                 record, RetryPolicy(max_attempts=3, base_s=0.2))
+
+    verdict = asyncio.run(go())
+    print(f"delivery: {verdict}")
+    return 0 if verdict == "ok" else 1

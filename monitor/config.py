@@ -64,6 +64,8 @@ class Settings(BaseModel):
     detect_min_ratio: float = 1.5
     alert_resolve_windows: int = 3
     alert_cooldown_s: int = 600
+    # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
+    webhooks: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
     @classmethod

@@ -114,7 +114,20 @@ def run_demo(args: argparse.Namespace) -> int:
     from monitor.app import bytopic_name
 
     create_topics(settings, extra=[bytopic_name(settings)])
-    env = {**os.environ, "MONITOR_BOOTSTRAP_SERVERS": broker.bootstrap, "MONITOR_METRICS_PORT": str(args.metrics_port),
+    from monitor.alert.receiver import WebhookReceiver
+
+    secret = uuid.uuid4().hex
+
+    def show(payload: dict[str, Any]) -> None:
+        for a in payload.get("alerts", []):
+            colour = "red" if a["status"] == "firing" else "green"
+            console.print(f"[{colour}]webhook ← {a['status'].upper()} {a['labels']['topic']}: "
+                          f"{a['annotations']['summary']}[/{colour}]")
+
+    receiver = WebhookReceiver(secret, on_alert=show)
+    console.print(f"local webhook receiver on {receiver.url} (Alertmanager format, HMAC-signed)")
+    hooks = [{"url": receiver.url, "secret": secret, "format": "alertmanager", "name": "demo-receiver"}]
+    env = {**os.environ, "MONITOR_WEBHOOKS": json.dumps(hooks), "MONITOR_BOOTSTRAP_SERVERS": broker.bootstrap, "MONITOR_METRICS_PORT": str(args.metrics_port),
            "MONITOR_SCORER": args.scorer, "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS),
            # the demo compresses ~40 event-minutes into 2 wall-minutes: a shorter detector warm-up
            "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8")}
@@ -176,7 +189,10 @@ def run_demo(args: argparse.Namespace) -> int:
     col.stop_evt.set()
     col.join(5)
     broker.stop()
+    receiver.close()
     summary = build_summary(col, spec, produced, worker.returncode)
+    summary["webhook"] = {"received": len(receiver.received), "bad_signatures": receiver.bad_signatures,
+                          "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
     args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     for a in summary["alerts"]:
         console.print(f"alert {a['topic']}: {a['startsAt']} → {a['endsAt'] or 'firing'}, peak negative rate "

@@ -49,6 +49,11 @@ class Metrics:
         self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark of this worker",
                                registry=r)
         self.alerts = Counter("monitor_alerts_total", "Alert state changes published", ["status"], registry=r)
+        self.alert_deliveries = Counter("monitor_alert_delivery_attempts_total",
+                                        "Webhook delivery attempts by outcome (ok, retry, give_up)",
+                                        ["target", "outcome"], registry=r)
+        self.alert_delivery_seconds = Histogram("monitor_alert_delivery_seconds", "Webhook request duration",
+                                                buckets=LATENCY_BUCKETS, registry=r)
         self.model_info = Info("monitor_model", "Scorer model in use", registry=r)
         self.build_info = Info("monitor_build", "Monitor build", registry=r)
 

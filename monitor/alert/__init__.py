@@ -1,0 +1,1 @@
+"""Alert delivery: payload formats (pure), signing (pure), retry policy (pure), async webhook sender."""

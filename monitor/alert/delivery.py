@@ -1,0 +1,98 @@
+"""Webhook delivery: retries with exponential backoff + full jitter on timeouts / 5xx / 429 (Retry-After honoured),
+no retry on other 4xx; signed; idempotency key = fingerprint:status. At-least-once: the alerts agent acknowledges
+an alert record only after every target accepted it (or refused it for good), so pending deliveries survive a
+worker restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.alert.payload import render, sign
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    secret: str = ""
+    timeout_s: float = 5.0
+    format: str = "alertmanager"
+    name: str = "webhook"
+
+    def __repr__(self) -> str:  # never log the secret
+        return f"Target(name={self.name!r}, url={self.url!r}, format={self.format!r})"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_s: float = 0.5
+    cap_s: float = 60.0
+    max_attempts: int = 0  # 0 = until accepted (retryable failures only)
+
+    def backoff(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(self.cap_s, max(0.0, retry_after))
+        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** attempt))
+
+
+def classify(status: int | None) -> str:
+    """'ok', 'retry' or 'give_up' for an HTTP status (None = timeout / connection error)."""
+    if status is None or status == 429 or status >= 500:
+        return "retry"
+    if 200 <= status < 300:
+        return "ok"
+    return "give_up"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+async def deliver(session: Any, target: Target, record: dict[str, Any], policy: RetryPolicy,
+                  metrics: Any = None, rng: random.Random | None = None) -> str:
+    """POST one alert to one target until accepted or refused for good. Returns 'ok' or 'give_up'."""
+    import aiohttp
+
+    rng = rng or random.Random()
+    body = render(record, target.format)
+    attempt = 0
+    while True:
+        ts = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Monitor-Timestamp": ts,
+                   "Idempotency-Key": f"{record['fingerprint']}:{record['status']}"}
+        if target.secret:
+            headers["X-Monitor-Signature"] = "sha256=" + sign(target.secret, ts, body)
+        status, retry_after = None, None
+        t0 = time.perf_counter()
+        try:
+            async with session.post(target.url, data=body, headers=headers,
+                                    timeout=aiohttp.ClientTimeout(total=target.timeout_s)) as resp:
+                status = resp.status
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("webhook %s attempt %d failed: %s", target.name, attempt + 1, type(exc).__name__)
+        verdict = classify(status)
+        if metrics is not None:
+            metrics.alert_deliveries.labels(target.name, verdict).inc()
+            metrics.alert_delivery_seconds.observe(time.perf_counter() - t0)
+        if verdict != "retry":
+            if verdict == "give_up":
+                log.error("webhook %s refused alert %s with HTTP %s: not retried", target.name,
+                          record["fingerprint"], status)
+            return verdict
+        attempt += 1
+        if policy.max_attempts and attempt >= policy.max_attempts:
+            return "give_up"
+        await asyncio.sleep(policy.backoff(attempt, rng, retry_after))

@@ -14,15 +14,21 @@ from monitor.alert.payload import verify
 class WebhookReceiver:
     """Accepts POSTs on 127.0.0.1, verifies the HMAC signature when a secret is set, keeps the JSON bodies."""
 
-    def __init__(self, secret: str = "", on_alert: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, secret: str = "", on_alert: Callable[[dict[str, Any]], None] | None = None,
+                 fail_first: int = 0) -> None:
+        """fail_first: answer 503 to the first N requests (to exercise retries)."""
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
+        self.requests = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if secret and not verify(secret, self.headers.get("X-Monitor-Timestamp", ""), body,
+                outer.requests += 1
+                if outer.requests <= fail_first:
+                    self.send_response(503)
+                elif secret and not verify(secret, self.headers.get("X-Monitor-Timestamp", ""), body,
                                          self.headers.get("X-Monitor-Signature", "")):
                     outer.bad_signatures += 1
                     self.send_response(401)

@@ -30,9 +30,14 @@ def spike_stream(seed: int = 3) -> list[tuple[str, bytes]]:
     return sorted(out, key=lambda kv: json.loads(kv[1])["created_at"])
 
 
-def test_spike_raises_one_alert(stream_settings, workers):
+def test_spike_raises_one_alert_delivered_through_a_flaky_webhook(stream_settings, workers):
+    from monitor.alert.receiver import WebhookReceiver
+
     s = stream_settings
-    w = workers(s, env_extra={"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1"})
+    receiver = WebhookReceiver(secret="k3y", fail_first=2)
+    hooks = [{"url": receiver.url, "secret": "k3y", "format": "alertmanager", "name": "it"}]
+    w = workers(s, env_extra={"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
+                              "MONITOR_WEBHOOKS": json.dumps(hooks)})
     produce_raw(s.bootstrap_servers, s.topic_raw, [*spike_stream(), closer()])
     alerts = wait_until(lambda: [r["value"] for r in read_all(s.bootstrap_servers, s.topic_alerts)
                                  if r["value"]["status"] == "resolved"], timeout=120)
@@ -45,3 +50,10 @@ def test_spike_raises_one_alert(stream_settings, workers):
 
     assert firing[0]["startsAt"] in (iso(BASE_MS + 10 * 60_000), iso(BASE_MS + 11 * 60_000))
     assert alerts[0]["fingerprint"] == firing[0]["fingerprint"]
+
+    got = wait_until(lambda: len(receiver.received) >= 2, timeout=30)
+    receiver.close()
+    assert got, f"webhook did not receive both state changes (log: {w.log})"
+    assert receiver.requests >= 4 and receiver.bad_signatures == 0  # 2 refused with 503, then retried
+    statuses = [(p["status"], p["alerts"][0]["labels"]["topic"], p["alerts"][0]["fingerprint"]) for p in receiver.received]
+    assert statuses == [("firing", "SPK", firing[0]["fingerprint"]), ("resolved", "SPK", firing[0]["fingerprint"])]

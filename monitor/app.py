@@ -156,9 +156,12 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                 "label": res.label, "modalities": res.modalities, "model": res.model, "latency_s": latency,
                 "text": (post.text or "")[:280]})
             score = probs.get("positive", 0.0) - probs.get("negative", 0.0)
+            value = {"id": post.id, "ts": ts, "label": res.label, "score": score}
+            if res.label == "negative":  # explanation material travels with negatives only
+                value.update({"pn": probs["negative"], "src": post.source, "tx": (post.text or "")[:140],
+                              "mod": res.modalities})
             for t in topics:
-                await bytopic.send(key=t, force=True,
-                                   value={"id": post.id, "topic": t, "ts": ts, "label": res.label, "score": score})
+                await bytopic.send(key=t, force=True, value={**value, "topic": t})
             metrics.posts_scored.labels(res.label).inc()
             metrics.processing_seconds.observe(latency)
             holder["wm"] = max(holder["wm"], min(ts, int(now * 1000) + MAX_FUTURE_MS))
@@ -183,8 +186,9 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                 topic = v["topic"]
                 if topic not in touched:
                     touched[topic] = state_table.get(topic) or new_state()
-                outcome = add_event(touched[topic], ScoredEvent(v["id"], topic, int(v["ts"]), v["label"],
-                                                                float(v["score"])), holder["agg_wm"], wcfg)
+                ev = ScoredEvent(v["id"], topic, int(v["ts"]), v["label"], float(v["score"]),
+                                 float(v.get("pn", 0.0)), v.get("src", ""), v.get("tx", ""), tuple(v.get("mod", ())))
+                outcome = add_event(touched[topic], ev, holder["agg_wm"], wcfg)
                 if outcome == "late":
                     metrics.late_events.inc()
                 elif outcome == "duplicate":

@@ -11,6 +11,7 @@ Dedup state is bounded: ids live only while their bucket is open.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,40 @@ class ScoredEvent:
     event_ms: int
     label: str  # negative | neutral | positive | unscored_modality
     score: float  # p(positive) - p(negative); 0 when unscored
+    p_neg: float = 0.0
+    source: str = ""
+    text: str = ""
+    modalities: tuple[str, ...] = ()
+
+
+TOP_POSTS = 5
+MAX_TERMS = 40
+STOPWORDS = frozenset("""this that with from have just what your about they will would there their been were
+when into more than then them just like only over also very after before could should which while where https
+http today still being because""".split())
+TERM_RE = re.compile(r"[a-z][a-z0-9']{3,}")
+
+
+def terms_of(text: str, topic: str) -> set[str]:
+    t = topic.lower()
+    return {w for w in TERM_RE.findall(text.lower()) if w not in STOPWORDS and w != t}
+
+
+def _explain(bucket: dict[str, Any], ev: ScoredEvent) -> None:
+    """Explanation material for negative posts: top posts by p(negative), negatives by modality, term counts."""
+    top = bucket.setdefault("top", [])
+    top.append([round(ev.p_neg, 4), ev.post_id, ev.text[:140], ev.source])
+    top.sort(key=lambda x: -x[0])
+    del top[TOP_POSTS:]
+    mods = bucket.setdefault("mods", {})
+    for m in ev.modalities or ("text",):
+        mods[m] = mods.get(m, 0) + 1
+    terms = bucket.setdefault("terms", {})
+    for w in terms_of(ev.text, ev.topic):
+        terms[w] = terms.get(w, 0) + 1
+    if len(terms) > 4 * MAX_TERMS:
+        keep = sorted(terms.items(), key=lambda kv: -kv[1])[:MAX_TERMS]
+        bucket["terms"] = dict(keep)
 
 
 def bucket_start(ts_ms: int, size_ms: int) -> int:
@@ -68,6 +103,8 @@ def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: Windo
         bucket["n"] += 1
         bucket[key] += 1
         bucket["ssum"] += float(ev.score)
+        if key == "neg":
+            _explain(bucket, ev)
     if state["next"] is None or b < state["next"]:
         state["next"] = b
     return "added"
@@ -95,9 +132,14 @@ def close_windows(state: dict[str, Any], topic: str, watermark: int, cfg: Window
     size = cfg.size_ms
     while state["next"] is not None and state["next"] + size + cfg.grace_ms <= watermark:
         start = state["next"]
-        bucket = state["open"].pop(str(start), None)
-        counts = {k: v for k, v in (bucket or empty_counts()).items() if k != "ids"}
-        out.append(window_stat(topic, "tumbling", start, start + size, counts, now_ms))
+        bucket = state["open"].pop(str(start), None) or empty_counts()
+        counts = {k: bucket[k] for k in (*COUNT_KEYS, "ssum")}
+        stat = window_stat(topic, "tumbling", start, start + size, counts, now_ms)
+        stat["top_negative"] = [{"id": i, "p_negative": p, "text": t, "source": src}
+                                for p, i, t, src in bucket.get("top", [])]
+        stat["negative_by_modality"] = bucket.get("mods", {})
+        stat["negative_terms"] = dict(sorted(bucket.get("terms", {}).items(), key=lambda kv: -kv[1])[:MAX_TERMS])
+        out.append(stat)
         state["closed"][str(start)] = counts
         end = start + size
         if end % cfg.hop_step_ms == 0:

@@ -16,7 +16,11 @@ def alertmanager_payload(record: dict[str, Any], receiver: str = "monitor",
     annotations = {"summary": record["summary"],
                    "observed_rate": str(record["observed_rate"]), "baseline_rate": str(record["baseline_rate"]),
                    "window_posts": str(record["window"]["n"]), "window_negatives": str(record["window"]["negatives"]),
-                   "score": str(record["score"]), "p_value": f"{record['p_value']:.3g}"}
+                   "score": str(record["score"]), "p_value": f"{record['p_value']:.3g}",
+                   "top_posts": " | ".join(f"{p['id']} ({p['source']}): {p['text'][:80]}"
+                                           for p in record.get("top_posts", [])[:3]),
+                   "rising_terms": ", ".join(t["term"] for t in record.get("rising_terms", [])),
+                   "negative_by_modality": ", ".join(f"{m}={c}" for m, c in record.get("modalities", {}).items())}
     status = "firing" if record["status"] == "firing" else "resolved"
     generator = f"{external_url}?var-topic={record['topic']}"
     alert = {"status": status, "labels": labels, "annotations": annotations, "startsAt": record["startsAt"],

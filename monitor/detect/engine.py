@@ -18,6 +18,33 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
+TERM_DECAY = 0.97
+MAX_BASELINE_TERMS = 300
+
+
+def rising_terms(window_terms: dict[str, int], baseline: dict[str, float], k: int = 5) -> list[dict[str, Any]]:
+    """Terms of the window's negative posts that rose most vs the topic's baseline term shares."""
+    wt = sum(window_terms.values()) or 1
+    bt = sum(baseline.values()) or 1.0
+    scored = []
+    for term, c in window_terms.items():
+        if c < 2:
+            continue
+        lift = (c / wt + 1e-3) / (baseline.get(term, 0.0) / bt + 1e-3)
+        scored.append({"term": term, "count": c, "lift": round(lift, 2)})
+    scored.sort(key=lambda x: (-x["lift"] * x["count"], x["term"]))
+    return scored[:k]
+
+
+def _update_terms(baseline: dict[str, float], window_terms: dict[str, int]) -> dict[str, float]:
+    out = {t: w * TERM_DECAY for t, w in baseline.items()}
+    for t, c in window_terms.items():
+        out[t] = out.get(t, 0.0) + c
+    if len(out) > MAX_BASELINE_TERMS:
+        out = dict(sorted(out.items(), key=lambda kv: -kv[1])[:MAX_BASELINE_TERMS])
+    return out
+
+
 def _load(d: dict[str, Any] | None) -> tuple[RateState, LifecycleState, int | None, dict[str, Any]]:
     if not d:
         return RateState(), LifecycleState(), None, {}
@@ -34,8 +61,9 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
     if last_start is not None and w["start_ms"] <= last_start:
         return None, None
     v = observe(rs, w["start_ms"], int(w["n"]), int(w["negatives"]), rate_cfg)
-    change = step(ls, w["end_ms"], v.alert, v.score, v.rate, life_cfg)
+    change = step(ls, w["start_ms"], v.alert, v.score, v.rate, life_cfg)
     record = None
+    terms = dict((state or {}).get("terms", {}))
     if change == "firing":
         incident = {"fingerprint": fingerprint(w["topic"], "negative_rate", w["end_ms"]),
                     "starts_ms": w["start_ms"], "baseline": v.baseline}
@@ -48,11 +76,17 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
             "observed_rate": round(v.rate, 4), "baseline_rate": round(incident["baseline"], 4),
             "score": round(v.score, 6), "p_value": v.p_value, "peak_rate": round(ls.peak_rate, 4),
             "peak_score": round(ls.peak_score, 6),
+            "top_posts": w.get("top_negative", []),
+            "rising_terms": rising_terms(w.get("negative_terms", {}), terms),
+            "modalities": w.get("negative_by_modality", {}),
             "summary": (f"negative share of {w['topic']} {v.rate:.0%} ({v.k}/{v.n}) vs baseline "
                         f"{incident['baseline']:.0%}" if change == "firing" else
                         f"negative share of {w['topic']} back to normal ({v.rate:.0%}, {v.k}/{v.n})"),
         }
         if change == "resolved":
             incident = {}
-    new_state = {"rate": asdict(rs), "life": asdict(ls), "last_start": w["start_ms"], "incident": incident}
+    if not v.alert:
+        terms = _update_terms(terms, w.get("negative_terms", {}))
+    new_state = {"rate": asdict(rs), "life": asdict(ls), "last_start": w["start_ms"], "incident": incident,
+                 "terms": terms}
     return new_state, record

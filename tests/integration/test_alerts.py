@@ -12,7 +12,8 @@ from .helpers import BASE_MS, closer
 
 pytestmark = pytest.mark.integration
 
-TEXT = {"negative": "terrible awful crash, I hate this", "neutral": "the meeting is on Tuesday",
+TEXT = {"negative": "terrible awful crash, I hate this",
+        "recall": "terrible recall of faulty brakes, awful", "neutral": "the meeting is on Tuesday",
         "positive": "great wonderful gains, love it"}
 
 
@@ -24,6 +25,8 @@ def spike_stream(seed: int = 3) -> list[tuple[str, bytes]]:
             neg = 0.9 if (topic == "SPK" and 10 <= minute < 12) else 0.2
             for j in range(30):
                 label = "negative" if rng.random() < neg else rng.choice(["neutral", "positive"])
+                if label == "negative" and neg > 0.5 and j % 2:
+                    label = "recall"  # the spike's story: a term that was not there before
                 pid = f"{topic}-{minute:02d}-{j:02d}"
                 ts = BASE_MS + minute * 60_000 + j * 1_900
                 out.append((pid, json.dumps({"id": pid, "created_at": ts, "text": f"${topic} {TEXT[label]}"}).encode()))
@@ -50,6 +53,12 @@ def test_spike_raises_one_alert_delivered_through_a_flaky_webhook(stream_setting
 
     assert firing[0]["startsAt"] in (iso(BASE_MS + 10 * 60_000), iso(BASE_MS + 11 * 60_000))
     assert alerts[0]["fingerprint"] == firing[0]["fingerprint"]
+    # explanations: top negative posts of the window, the term that rose, modality breakdown
+    top = firing[0]["top_posts"]
+    assert 1 <= len(top) <= 5 and all(p["id"].startswith("SPK-1") and p["text"] for p in top)
+    assert [p["p_negative"] for p in top] == sorted((p["p_negative"] for p in top), reverse=True)
+    assert {"recall", "faulty", "brakes"} & {t["term"] for t in firing[0]["rising_terms"][:3]}
+    assert firing[0]["modalities"].get("text", 0) >= 15
 
     got = wait_until(lambda: len(receiver.received) >= 2, timeout=30)
     receiver.close()

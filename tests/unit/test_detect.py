@@ -147,3 +147,27 @@ def test_engine_fires_once_resolves_and_ignores_replayed_windows():
     assert records[0]["fingerprint"] == records[1]["fingerprint"]
     assert records[0]["startsAt"] == "1970-01-01T00:40:00Z" and records[1]["endsAt"]
     assert records[0]["observed_rate"] > 0.5 and abs(records[0]["baseline_rate"] - 0.2) < 0.05
+
+
+def test_offline_and_live_engine_make_the_same_decisions():
+    import json
+
+    from monitor.detect.engine import iso, process_window
+    from monitor.detect.lifecycle import LifecycleConfig
+    from monitor.detect.offline import detect_rate
+
+    rng = random.Random(11)
+    rows, windows = [], []
+    for i in range(300):
+        n = rng.randrange(5, 120)
+        p = 0.7 if i % 97 in range(60, 65) else 0.22
+        k = sum(rng.random() < p for _ in range(n))
+        rows.append({"timestamp": iso(i * MIN), "n": str(n), "negatives": str(k)})
+        windows.append({"topic": "T", "start_ms": i * MIN, "end_ms": (i + 1) * MIN, "n": n, "negatives": k})
+    offline = [r["alert"] == "1" for r in detect_rate(rows, RateConfig(), LifecycleConfig())]
+    state, live = None, []
+    for w in windows:
+        new, rec = process_window(state, w, RateConfig(), LifecycleConfig())
+        state = json.loads(json.dumps(new))
+        live.append(bool(rec and rec["status"] == "firing"))
+    assert sum(offline) >= 2 and offline == live

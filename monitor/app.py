@@ -27,9 +27,10 @@ import faust
 from monitor import __version__
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
-from monitor.detect.engine import process_window
+from monitor.detect.engine import process_volume, process_window
 from monitor.detect.lifecycle import LifecycleConfig
 from monitor.detect.rate import RateConfig
+from monitor.detect.volume import VolumeConfig
 from monitor.ingest.decode import DecodeFailure, decode_post
 from monitor.ingest.route import Router
 from monitor.metrics import Metrics
@@ -89,6 +90,9 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                           p_threshold=settings.detect_p_threshold, min_ratio=settings.detect_min_ratio)
     life_cfg = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
                                cooldown_ms=settings.alert_cooldown_s * 1000)
+    volume_cfg = VolumeConfig(warmup_windows=max(settings.detect_warmup_windows, 10))
+    volume_life = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
+                                  cooldown_ms=settings.volume_cooldown_s * 1000)
     router = Router(settings.keywords, settings.catch_all_topic)
     wcfg = window_config(settings)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
@@ -224,13 +228,17 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             if w.get("kind") != "tumbling":
                 continue
             topic = w["topic"]
-            new_state, record = process_window(detector_table.get(topic), w, rate_cfg, life_cfg)
-            if record:
-                await alerts_topic.send(key=topic.encode(), value=record, force=True)
-                metrics.alerts.labels(record["status"]).inc()
-                log.warning("alert %s: %s", record["status"], record["summary"])
-            if new_state is not None:
-                detector_table[topic] = new_state
+            state = detector_table.get(topic) or {}
+            rate_state, rate_record = process_window(state.get("rate_signal"), w, rate_cfg, life_cfg)
+            vol_state, vol_record = process_volume(state.get("volume_signal"), w, volume_cfg, volume_life)
+            for record in (rate_record, vol_record):
+                if record:
+                    await alerts_topic.send(key=topic.encode(), value=record, force=True)
+                    metrics.alerts.labels(record["status"]).inc()
+                    log.warning("alert %s: %s", record["status"], record["summary"])
+            if rate_state is not None or vol_state is not None:
+                detector_table[topic] = {"rate_signal": rate_state or state.get("rate_signal"),
+                                         "volume_signal": vol_state or state.get("volume_signal")}
 
     if settings.webhooks:
         from monitor.alert.delivery import RetryPolicy, Target, deliver

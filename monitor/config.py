@@ -64,6 +64,7 @@ class Settings(BaseModel):
     detect_min_ratio: float = 1.5
     alert_resolve_windows: int = 3
     alert_cooldown_s: int = 600
+    volume_cooldown_s: int = 3600
     # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -195,8 +195,12 @@ def run_demo(args: argparse.Namespace) -> int:
                           "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
     args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     for a in summary["alerts"]:
-        console.print(f"alert {a['topic']}: {a['startsAt']} → {a['endsAt'] or 'firing'}, peak negative rate "
-                      f"{a['peak_rate']:.0%} vs baseline {a['baseline_rate']:.0%}")
+        if a["signal"] == "negative_rate":
+            console.print(f"alert {a['topic']}: {a['startsAt']} → {a['endsAt'] or 'firing'}, peak negative rate "
+                          f"{a['peak_rate']:.0%} vs baseline {a['baseline_rate']:.0%}")
+        else:
+            console.print(f"alert {a['topic']} ({a['signal']}): {a['startsAt']} → {a['endsAt'] or 'firing'}, "
+                          f"peak {a['peak_rate']:.0f} posts/window vs about {a['baseline_rate']:.0f}")
     console.print(f"summary: produced {summary['posts']['produced']}, scored {summary['posts']['scored']}, "
                   f"dead-lettered {summary['posts']['dead_lettered']}, lost {summary['posts']['lost']}, "
                   f"windows {summary['windows_emitted']} → {args.summary_json}")
@@ -207,7 +211,7 @@ def alert_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per incident (fingerprint): topic, startsAt, endsAt (None while firing), peak rate, score."""
     out: dict[str, dict[str, Any]] = {}
     for r in records:
-        a = out.setdefault(r["fingerprint"], {"topic": r["topic"], "startsAt": r["startsAt"], "endsAt": None,
+        a = out.setdefault(r["fingerprint"], {"topic": r["topic"], "signal": r["signal"], "startsAt": r["startsAt"], "endsAt": None,
                                               "peak_rate": 0.0, "score": 0.0, "baseline_rate": r["baseline_rate"]})
         a["peak_rate"] = max(a["peak_rate"], r["peak_rate"], r["observed_rate"])
         a["score"] = max(a["score"], r["peak_score"], r["score"])

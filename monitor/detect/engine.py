@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.detect.lifecycle import LifecycleConfig, LifecycleState, fingerprint, step
 from monitor.detect.rate import RateConfig, RateState, observe
+from monitor.detect.volume import VolumeConfig, VolumeState, observe_count
 
 
 def iso(ms: int) -> str:
@@ -90,3 +91,34 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
     new_state = {"rate": asdict(rs), "life": asdict(ls), "last_start": w["start_ms"], "incident": incident,
                  "terms": terms}
     return new_state, record
+
+
+def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeConfig,
+                   life_cfg: LifecycleConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Mention-volume signal of a topic (posts per window, scored or not), a separate incident stream."""
+    if state and state.get("last_start") is not None and w["start_ms"] <= state["last_start"]:
+        return None, None
+    vs = VolumeState(**{**state["vol"], "hour_w": {int(k): v for k, v in state["vol"]["hour_w"].items()},
+                        "hour_mean": {int(k): v for k, v in state["vol"]["hour_mean"].items()}}) if state else VolumeState()
+    ls = LifecycleState(**state["life"]) if state else LifecycleState()
+    incident = dict(state.get("incident", {})) if state else {}
+    count = int(w["n"]) + int(w.get("unscored", 0))
+    v = observe_count(vs, w["start_ms"], count, cfg)
+    change = step(ls, w["start_ms"], v.alert, v.score, float(count), life_cfg)
+    record = None
+    if change == "firing":
+        incident = {"fingerprint": fingerprint(w["topic"], "volume", w["end_ms"]), "starts_ms": w["start_ms"],
+                    "expected": v.expected}
+    if change:
+        record = {"fingerprint": incident["fingerprint"], "topic": w["topic"], "signal": "volume", "status": change,
+                  "startsAt": iso(incident["starts_ms"]), "endsAt": iso(w["end_ms"]) if change == "resolved" else None,
+                  "window": {"start": iso(w["start_ms"]), "end": iso(w["end_ms"]), "n": count,
+                             "negatives": int(w["negatives"])},
+                  "observed_rate": count, "baseline_rate": round(incident["expected"], 2), "score": round(v.score, 6),
+                  "p_value": v.p_value, "peak_rate": ls.peak_rate, "peak_score": round(ls.peak_score, 6),
+                  "top_posts": [], "rising_terms": [], "modalities": {},
+                  "summary": (f"mentions of {w['topic']}: {count} per window vs about {incident['expected']:.0f}"
+                              if change == "firing" else f"mentions of {w['topic']} back to normal ({count})")}
+        if change == "resolved":
+            incident = {}
+    return {"vol": asdict(vs), "life": asdict(ls), "last_start": w["start_ms"], "incident": incident}, record

@@ -171,3 +171,20 @@ def test_offline_and_live_engine_make_the_same_decisions():
         state = json.loads(json.dumps(new))
         live.append(bool(rec and rec["status"] == "firing"))
     assert sum(offline) >= 2 and offline == live
+
+
+def test_engine_volume_signal():
+    import json
+
+    from monitor.detect.engine import process_volume
+
+    rng = random.Random(12)
+    state, recs = None, []
+    for i in range(200):
+        n = 300 if 150 <= i < 153 else max(0, round(rng.gauss(40, 6)))
+        w = {"topic": "T", "start_ms": i * MIN, "end_ms": (i + 1) * MIN, "n": n, "negatives": 0, "unscored": 0}
+        new, rec = process_volume(state, w, VolumeConfig(), LifecycleConfig(resolve_windows=2))
+        state = json.loads(json.dumps(new))
+        if rec:
+            recs.append((i, rec["status"], rec["signal"]))
+    assert recs[0] == (150, "firing", "volume") and recs[1][1] == "resolved" and len(recs) == 2

@@ -20,13 +20,15 @@ class WebhookReceiver:
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
         self.requests = 0
+        self.fail_first = fail_first
+        self.down = False  # answer 503 to everything while True
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 outer.requests += 1
-                if outer.requests <= fail_first:
+                if outer.down or outer.requests <= outer.fail_first:
                     self.send_response(503)
                 elif secret and not verify(secret, self.headers.get("X-Monitor-Timestamp", ""), body,
                                          self.headers.get("X-Monitor-Signature", "")):

@@ -66,3 +66,28 @@ def test_spike_raises_one_alert_delivered_through_a_flaky_webhook(stream_setting
     assert receiver.requests >= 4 and receiver.bad_signatures == 0  # 2 refused with 503, then retried
     statuses = [(p["status"], p["alerts"][0]["labels"]["topic"], p["alerts"][0]["fingerprint"]) for p in receiver.received]
     assert statuses == [("firing", "SPK", firing[0]["fingerprint"]), ("resolved", "SPK", firing[0]["fingerprint"])]
+
+
+@pytest.mark.slow
+def test_pending_delivery_survives_worker_crash(stream_settings, workers):
+    """Receiver down -> worker killed (-9) with undelivered alerts -> receiver up, new worker: alerts arrive."""
+    from monitor.alert.receiver import WebhookReceiver
+
+    s = stream_settings
+    receiver = WebhookReceiver(secret="k3y")
+    receiver.down = True
+    hooks = [{"url": receiver.url, "secret": "k3y", "format": "raw", "name": "it"}]
+    env = {"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
+           "MONITOR_WEBHOOKS": json.dumps(hooks)}
+    w1 = workers(s, env_extra=env)
+    produce_raw(s.bootstrap_servers, s.topic_raw, [*spike_stream(), closer()])
+    assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_alerts)) >= 2, timeout=120), w1.log
+    assert wait_until(lambda: receiver.requests >= 2, timeout=30)  # it tried, and was refused
+    w1.kill9()
+    assert receiver.received == []
+    receiver.down = False
+    w2 = workers(s, env_extra=env)
+    got = wait_until(lambda: len({(p["fingerprint"], p["status"]) for p in receiver.received}) >= 2, timeout=90)
+    receiver.close()
+    assert got, f"pending deliveries lost across the crash (logs: {w1.log}, {w2.log})"
+    assert {p["status"] for p in receiver.received} == {"firing", "resolved"}

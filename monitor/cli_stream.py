@@ -61,6 +61,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tw.add_argument("--format", choices=["alertmanager", "slack", "raw"], default="alertmanager")
     tw.set_defaults(func=cmd_test_webhook)
 
+    v = sub.add_parser("verify", help="account for every produced post: scored, dead-lettered, lost, double-counted")
+    _common(v)
+    v.add_argument("--ids", type=__import__("pathlib").Path, default=None,
+                   help="file with one produced post id per line (default: every id found on the raw topic)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_verify)
+
     b = sub.add_parser("bench", help="end-to-end throughput/latency through the broker vs raw scorer")
     _common(b)
     b.add_argument("--posts", type=int, default=2000)
@@ -130,3 +137,29 @@ def cmd_test_webhook(args: argparse.Namespace) -> int:
     verdict = asyncio.run(go())
     print(f"delivery: {verdict}")
     return 0 if verdict == "ok" else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from monitor.kafka_io import read_all
+    from monitor.verify import account
+
+    s = settings_from(args)
+    anonymous = 0
+    if args.ids:
+        ids = [line.strip() for line in args.ids.read_text().splitlines() if line.strip()]
+    else:
+        ids = []
+        for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=120):
+            v = r["value"]
+            if isinstance(v, dict) and isinstance(v.get("id"), str):
+                ids.append(v["id"])
+            else:
+                anonymous += 1
+    rep = account(ids, [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=120)],
+                  [r["value"] for r in read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=120)],
+                  [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows, timeout_s=120)],
+                  s.window_s * 1000, anonymous_invalid=anonymous)
+    print(json.dumps(rep, indent=None if args.json else 2))
+    return 0 if rep["lost"] == 0 and rep["double_counted"] == 0 else 1

@@ -49,6 +49,13 @@ def test_kill9_and_restart(stream_settings, workers, trial):
     assert windows, "windows did not close after restart"
     report = check_windows_against_reference(values, windows)
     assert report["double_counted"] == 0 and report["missed"] == 0 and not report["mismatched"], report
+    from monitor.verify import account
+
+    # INVALID[:4]: two without a usable id (invalid_json, schema) and two with ids x3, x4
+    acc = account([pid for pid, _ in posts] + ["x3", "x4"], [r["value"] for r in scored],
+                  [r["value"] for r in dlq], windows, anonymous_invalid=2, skip_topics=["zz-closer"])
+    assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc
+    assert acc["scored"] == len(posts) and acc["dead_lettered"] == 4, acc
 
 
 def _safe_metrics(w):

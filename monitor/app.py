@@ -96,7 +96,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     router = Router(settings.keywords, settings.catch_all_topic)
     wcfg = window_config(settings)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
-    holder: dict[str, Any] = {"scorer": None, "wm": 0, "last_tick": 0.0, "agg_wm": 0}
+    holder: dict[str, Any] = {"scorer": None, "wm": 0, "last_tick": 0.0, "agg_wm": 0, "assigned": 0}
     app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
 
     def get_scorer() -> Scorer:
@@ -106,6 +106,20 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
         return holder["scorer"]
 
     metrics.build_info.info({"version": __version__})
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:  # noqa: ARG001
+        holder["assigned"] = len(assigned)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
+        holder["assigned"] = 0
+
+    def readiness() -> dict[str, bool]:
+        """Broker connected and partitions assigned (a group assignment needs the broker), models loaded."""
+        return {"models_loaded": holder["scorer"] is not None, "partitions_assigned": holder["assigned"] > 0}
+
+    app.monitor_readiness = readiness  # type: ignore[attr-defined]
 
     @app.task
     async def load_models() -> None:

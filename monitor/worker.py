@@ -8,18 +8,51 @@ from monitor.config import Settings
 from monitor.metrics import Metrics
 
 
+def create_topics_with_retry(settings: Settings, extra: list[str], attempts: int = 0) -> None:
+    """Create topics; while the broker is unreachable, log a clear error and retry with backoff (forever if 0)."""
+    import time
+
+    from monitor.kafka_io import create_topics
+
+    log = logging.getLogger("monitor.worker")
+    delay, n = 1.0, 0
+    while True:
+        try:
+            create_topics(settings, extra=extra)
+            return
+        except Exception as exc:  # noqa: BLE001 - kafka-python raises several kinds here
+            n += 1
+            if attempts and n >= attempts:
+                raise
+            log.error("broker %s unreachable (%s: %s); retrying in %.0f s", settings.bootstrap_servers,
+                      type(exc).__name__, exc, delay)
+            time.sleep(delay)
+            delay = min(30.0, delay * 2)
+
+
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     import faust
 
     from monitor.app import build_app, bytopic_name
-    from monitor.kafka_io import create_topics
     from monitor.score.base import build_scorer
 
     logging.basicConfig(level=getattr(logging, loglevel.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    create_topics(settings, extra=[bytopic_name(settings)])
+    from monitor.metrics.server import serve
+
     metrics = Metrics()
-    metrics.serve(settings.metrics_port, settings.metrics_host)
+    ready: dict[str, bool] = {"broker_connected": False}
+    app_ref: dict[str, object] = {}
+
+    def readiness() -> dict[str, bool]:
+        app_checks = app_ref["app"].monitor_readiness() if "app" in app_ref else {}  # type: ignore[attr-defined]
+        return {**ready, "models_loaded": False, "partitions_assigned": False, **app_checks}
+
+    # /healthz and /readyz answer from the start, also while the broker is still unreachable
+    serve(metrics.registry, settings.metrics_host, settings.metrics_port, readiness)
+    create_topics_with_retry(settings, extra=[bytopic_name(settings)])
+    ready["broker_connected"] = True
     app = build_app(settings, metrics, lambda: build_scorer(settings))
+    app_ref["app"] = app
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -67,6 +67,8 @@ class Settings(BaseModel):
     volume_cooldown_s: int = 3600
     # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
+    # fault injection for the reliability suite only: the scorer raises on any text containing this marker
+    fault_scorer_marker: str | None = None
 
     @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
     @classmethod

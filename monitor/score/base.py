@@ -85,6 +85,22 @@ class TextScorer:
 
 def build_scorer(settings: Settings) -> Scorer:
     """`auto`: the fine-tuned text model when its artefact is present, else the VADER baseline (logged)."""
+    scorer = _build_scorer(settings)
+    marker = settings.fault_scorer_marker
+    if marker:
+        log.warning("fault injection on: the scorer raises on texts containing %r", marker)
+        inner = scorer._predict  # type: ignore[attr-defined]
+
+        def faulty(texts: list[str]) -> np.ndarray:
+            if any(marker in t for t in texts):
+                raise RuntimeError(f"injected scorer fault ({marker})")
+            return inner(texts)
+
+        scorer._predict = faulty  # type: ignore[attr-defined]
+    return scorer
+
+
+def _build_scorer(settings: Settings) -> Scorer:
     from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
 
     art = settings.text_model_dir or DEFAULT_ARTEFACT

@@ -1,0 +1,143 @@
+"""Fault injection against the real broker and real worker processes. Target: lost = 0, double_counted = 0."""
+
+import json
+import random
+import threading
+import time
+import uuid
+
+import pytest
+
+from monitor.app import bytopic_name
+from monitor.broker import free_port
+from monitor.config import Settings
+from monitor.kafka_io import create_topics, produce_raw, read_all
+from monitor.synth.replay import produce_paced
+from monitor.verify import account
+from tests.integration.helpers import INVALID, closer, make_posts
+
+from .conftest import Timer, add_entry, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+
+
+def fresh(broker, **kw) -> Settings:
+    tag = uuid.uuid4().hex[:6]
+    s = Settings.load(None, env={}, bootstrap_servers=broker.bootstrap, app_id=f"rel-{tag}", partitions=2,
+                      topic_raw=f"raw-{tag}", topic_scored=f"scored-{tag}", topic_dlq=f"dlq-{tag}",
+                      topic_windows=f"windows-{tag}", topic_alerts=f"alerts-{tag}", scorer="vader", grace_s=10, **kw)
+    create_topics(s, extra=[bytopic_name(s)])
+    return s
+
+
+def run_stream(s, posts, invalid, disrupt, workers, env=None):
+    """Produce posts (paced) while `disrupt(first_worker)` runs; return the verifier's account."""
+    items = [*posts[: len(posts) // 2], *[(None, v) for v, _ in invalid], *posts[len(posts) // 2:]]
+    with Timer() as t:
+        w1 = workers(s, env_extra=env)
+        prod = threading.Thread(target=produce_paced, args=(s.bootstrap_servers, s.topic_raw, items, 100.0))
+        prod.start()
+        assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_scored)) >= 20, 90), w1.log
+        disrupt(w1)
+        prod.join()
+        produce_raw(s.bootstrap_servers, s.topic_raw, [closer()])
+        ids = {pid for pid, _ in posts}
+        n_invalid = len(invalid)
+
+        def settled():
+            sc = read_all(s.bootstrap_servers, s.topic_scored)
+            dl = read_all(s.bootstrap_servers, s.topic_dlq)
+            return (sc, dl) if ids <= {r["value"]["id"] for r in sc} | {r["value"].get("post_id") for r in dl} \
+                and len({(r["partition"], r["offset"]) for r in dl}) >= n_invalid else None
+
+        res = wait_until(settled, 150, 1.0)
+        scored, dlq = res if res else (read_all(s.bootstrap_servers, s.topic_scored),
+                                       read_all(s.bootstrap_servers, s.topic_dlq))
+        keys = {(t, v["value"]["event_ms"] // 60_000 * 60_000) for v in scored for t in v["value"]["topics"]
+                if t != "zz-closer"}
+        wait_until(lambda: keys <= {(w["value"]["topic"], w["value"]["start_ms"])
+                                    for w in read_all(s.bootstrap_servers, s.topic_windows)}, 60)
+        windows = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows)]
+    with_ids = [i for i in (_id_of(v) for v, _ in invalid) if i]
+    acc = account(list(ids) + with_ids, [r["value"] for r in scored],
+                  [r["value"] for r in dlq], windows, anonymous_invalid=len(invalid) - len(with_ids),
+                  skip_topics=["zz-closer"])
+    acc["duration"] = t.seconds
+    return acc
+
+
+def _id_of(raw: bytes) -> str | None:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    return obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+
+
+def test_kill9_restart_random_moments(broker, workers, report):
+    rng = random.Random(2024)
+    accounts = []
+    for trial in range(5):
+        s = fresh(broker)
+
+        def disrupt(w1, s=s):
+            time.sleep(rng.uniform(0.0, 2.0))
+            w1.kill9()
+            workers(s)
+
+        accounts.append(run_stream(s, make_posts(300, seed=trial, prefix=f"t{trial}-"), INVALID[:4], disrupt, workers))
+    add_entry(report, "kill -9 mid-stream + restart", 5, accounts)
+    assert all(a["lost"] == 0 and a["double_counted"] == 0 and a["missed_in_windows"] == 0 for a in accounts), accounts
+
+
+def test_two_workers_one_killed(broker, workers, report):
+    s = fresh(broker)
+
+    def disrupt(w1):
+        w2 = workers(s)
+        assert wait_until(lambda: b"Setting newly assigned" in w2.log.read_bytes(), 60)
+        time.sleep(1.0)
+        w1.kill9()
+
+    acc = run_stream(s, make_posts(400, seed=7, prefix="two-"), INVALID[:4], disrupt, workers)
+    add_entry(report, "two workers, one killed (takeover)", 1, [acc])
+    assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc
+
+
+def test_sigterm_graceful(broker, workers, report):
+    s = fresh(broker)
+
+    def disrupt(w1):
+        w1.stop()
+        assert w1.proc.returncode == 0
+        workers(s)
+
+    acc = run_stream(s, make_posts(300, seed=8, prefix="term-"), INVALID[:4], disrupt, workers)
+    add_entry(report, "SIGTERM graceful shutdown + restart", 1, [acc])
+    assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc
+
+
+def test_scorer_exception_on_one_post(broker, workers, report):
+    s = fresh(broker)
+    posts = make_posts(200, seed=9, prefix="fault-")
+    bad = {"id": "fault-BOOM", "created_at": json.loads(posts[0][1])["created_at"], "text": "$AAPL xBOOMx"}
+    posts.insert(50, (bad["id"], json.dumps(bad).encode()))
+    acc = run_stream(s, posts, [], lambda w1: None, workers, env={"MONITOR_FAULT_SCORER_MARKER": "xBOOMx"})
+    add_entry(report, "scorer exception on one post", 1, [acc])
+    dlq = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_dlq)]
+    assert [(d["post_id"], d["reason"]) for d in dlq] == [("fault-BOOM", "scorer_error")]
+    assert acc["lost"] == 0 and acc["scored"] == len(posts) - 1 and acc["double_counted"] == 0, acc
+
+
+def test_broker_unreachable_at_start(broker, workers, report):
+    from tests.integration.test_health import get
+
+    s = fresh(broker).model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    with Timer() as t:
+        w = workers(s)
+        assert wait_until(lambda: get(w.metrics_port, "/healthz")[0] == 200, 20)
+        assert get(w.metrics_port, "/readyz")[0] == 503
+        assert wait_until(lambda: w.log.read_bytes().count(b"unreachable") >= 2, 30)  # retries, clear error
+        assert w.proc.poll() is None
+    report.append({"name": "broker unreachable at start", "trials": 1, "produced": 0, "lost": 0,
+                   "double_counted": 0, "dlq": 0, "duration": t.seconds, "readyz": 503})

@@ -42,7 +42,7 @@ def decode_post(raw: bytes | None, limits: Limits, allow_remote: bool = False,
     if len(raw) > limits.max_message_bytes:
         return DecodeFailure("too_large", f"message is {len(raw)} bytes > limit {limits.max_message_bytes}")
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw.decode("utf-8"))  # strict UTF-8 (json.loads on bytes would guess UTF-16/32)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return DecodeFailure("invalid_json", f"not valid UTF-8 JSON: {str(exc)[:200]}")
     if not isinstance(obj, dict):

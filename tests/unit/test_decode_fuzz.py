@@ -1,0 +1,68 @@
+"""Property tests of the decode/validate path: every input ends as a Post or a DLQ reason; nothing raises."""
+
+import base64
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.config import Limits
+from monitor.ingest.decode import REASONS, DecodeFailure, decode_post
+from monitor.types import Post
+
+L = Limits(max_message_bytes=64 * 1024, max_media_bytes=4096)
+CORPUS = Path(__file__).resolve().parents[1] / "fuzz_corpus"
+
+
+def check(raw):
+    r = decode_post(raw, L)
+    assert isinstance(r, Post | DecodeFailure)
+    if isinstance(r, DecodeFailure):
+        assert r.reason in REASONS and r.detail
+    else:
+        assert r.id and (r.text and r.text.strip() or r.media)
+    return r
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes(raw):
+    check(raw)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30)
+
+media = st.fixed_dictionaries({"kind": st.sampled_from(["image", "audio", "video", 3]),
+                               "mime": st.sampled_from(["image/png", "audio/wav", "text/html", None]),
+                               "data": st.one_of(st.none(), st.text(max_size=40),
+                                                 st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()))})
+posts = st.fixed_dictionaries(
+    {"id": st.one_of(st.text(max_size=20), st.integers(), st.none()),
+     "created_at": st.one_of(st.integers(min_value=-10**16, max_value=10**16), st.text(max_size=30),
+                             st.sampled_from(["2026-01-01T00:00:00Z", "2026-13-01", "0"]), st.floats()),
+     "text": st.one_of(st.none(), st.text(max_size=200))},
+    optional={"media": st.lists(media, max_size=10), "topics": st.lists(st.text(max_size=8), max_size=40),
+              "meta": json_values, "lang": json_values})
+
+
+@settings(max_examples=400, deadline=None)
+@given(posts)
+def test_structured_posts(obj):
+    check(json.dumps(obj).encode())
+
+
+@settings(max_examples=100, deadline=None)
+@given(json_values)
+def test_any_json(obj):
+    check(json.dumps(obj).encode())
+
+
+def test_committed_corpus_replays():
+    files = sorted(CORPUS.glob("*"))
+    assert len(files) >= 10
+    reasons = {f.name: check(f.read_bytes()) for f in files}
+    assert all(isinstance(r, DecodeFailure) for name, r in reasons.items() if name.startswith("bad-"))

@@ -57,6 +57,17 @@ def dlq_value(reason: str, detail: str, raw: bytes | None, topic: str, partition
             "time": datetime.now(UTC).isoformat()}
 
 
+def broker_credentials(settings: Settings) -> Any:
+    """Faust credentials from the settings (None for PLAINTEXT)."""
+    proto = settings.security_protocol
+    if proto.startswith("SASL"):
+        return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
+                                     mechanism=settings.sasl_mechanism or "PLAIN", ssl_context=settings.ssl_context())
+    if proto == "SSL":
+        return faust.SSLCredentials(settings.ssl_context())
+    return None
+
+
 def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[], Scorer]) -> faust.App:
     app = faust.App(
         settings.app_id,
@@ -71,6 +82,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         producer_max_request_size=16 * 1024 * 1024,
+        broker_credentials=broker_credentials(settings),
         consumer_max_fetch_size=16 * 1024 * 1024,
     )
     raw_topic = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw")

@@ -73,6 +73,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--posts", type=int, default=2000)
     b.add_argument("--json", action="store_true")
     b.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
+    b.add_argument("--soak", type=float, default=None, metavar="SECONDS",
+                   help="soak mode: steady realistic stream; sample RSS, fds, lag, latency")
+    b.add_argument("--rate", type=float, default=30.0, help="soak: posts per second")
+    b.add_argument("--sample-s", type=float, default=60.0, help="soak: seconds between samples")
     b.set_defaults(func=cmd_bench)
 
 
@@ -109,6 +113,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.soak:
+        from monitor.soak import run_soak
+
+        return run_soak(args, settings_from(args, scorer=args.scorer))
     from monitor.bench import run_bench
 
     return run_bench(args, settings_from(args, scorer=args.scorer))

@@ -67,6 +67,14 @@ class Settings(BaseModel):
     volume_cooldown_s: int = 3600
     # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
     webhooks: list[dict[str, Any]] = Field(default_factory=list)
+    # Kafka security, passed through to Faust/aiokafka and kafka-python (not testable on the embedded broker)
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
     # fault injection for the reliability suite only: the scorer raises on any text containing this marker
     fault_scorer_marker: str | None = None
 
@@ -76,6 +84,33 @@ class Settings(BaseModel):
         if v <= 0:
             raise ValueError("must be > 0")
         return v
+
+    @field_validator("security_protocol")
+    @classmethod
+    def _protocol(cls, v: str) -> str:
+        if v not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError("security_protocol must be PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL")
+        return v
+
+    def kafka_python_kwargs(self) -> dict[str, Any]:
+        """Security settings for kafka-python clients (admin, producer, consumer)."""
+        kw: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL"):
+            kw.update(sasl_mechanism=self.sasl_mechanism or "PLAIN", sasl_plain_username=self.sasl_username,
+                      sasl_plain_password=self.sasl_password)
+        if self.security_protocol.endswith("SSL"):
+            kw.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile, ssl_keyfile=self.ssl_keyfile)
+        return kw
+
+    def ssl_context(self) -> Any:
+        import ssl
+
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        ctx = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.ssl_certfile:
+            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return ctx
 
     @field_validator("scorer")
     @classmethod

@@ -20,7 +20,7 @@ def create_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     names = [settings.topic_raw, settings.topic_scored, settings.topic_dlq, settings.topic_windows,
              settings.topic_alerts, *extra]
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="monitor-admin",
-                             bootstrap_timeout_ms=5000, request_timeout_ms=10000)
+                             bootstrap_timeout_ms=5000, request_timeout_ms=10000, **settings.kafka_python_kwargs())
     try:
         existing = set(admin.list_topics())
         new = [NewTopic(n, settings.partitions, settings.replication_factor) for n in names if n not in existing]

@@ -17,3 +17,18 @@ def test_invalid_config_is_a_clear_error():
         Settings.load(None, env={}, window_s=60, hop_step_s=90)
     with pytest.raises(ValueError):
         Settings.load(None, env={}, unknown_setting=1)
+
+
+def test_kafka_security_pass_through(tmp_path):
+    s = Settings.load(None, env={"MONITOR_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "MONITOR_SASL_USERNAME": "u",
+                                 "MONITOR_SASL_PASSWORD": "hunter2", "MONITOR_SASL_MECHANISM": "SCRAM-SHA-512"})
+    kw = s.kafka_python_kwargs()
+    assert kw["security_protocol"] == "SASL_PLAINTEXT" and kw["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kw["sasl_plain_username"] == "u" and kw["sasl_plain_password"] == "hunter2"
+    assert "hunter2" not in repr(s)
+    from monitor.app import broker_credentials
+
+    assert broker_credentials(s).mechanism.value == "SCRAM-SHA-512"
+    assert broker_credentials(Settings.load(None, env={})) is None
+    with pytest.raises(ValueError, match="security_protocol"):
+        Settings.load(None, env={}, security_protocol="SASL")

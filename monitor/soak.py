@@ -1,0 +1,134 @@
+"""`monitor bench --soak SECONDS`: replay a realistic stream at a steady rate against one worker and sample, every
+`--sample-s` seconds, the worker's RSS and open file descriptors, the consumer lag on the raw topic and the recent
+produce->scored latency; report the growth from the first to the last sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor.broker import EmbeddedBroker, free_port
+from monitor.config import Settings
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def proc_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def raw_lag(s: Settings) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=s.app_id, enable_auto_commit=False,
+                      client_id=f"soak-lag-{uuid.uuid4().hex[:4]}")
+    try:
+        tps = [TopicPartition(s.topic_raw, p) for p in range(s.partitions)]
+        end = c.end_offsets(tps)
+        return int(sum(end[tp] - (c.committed(tp) or 0) for tp in tps))
+    finally:
+        c.close()
+
+
+def run_soak(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.app import bytopic_name
+    from monitor.kafka_io import create_topics, producer
+    from monitor.synth.stream import StreamSpec, demo_spikes, generate
+
+    broker = None
+    if not args.bootstrap_servers and not os.environ.get("MONITOR_BOOTSTRAP_SERVERS"):
+        broker = EmbeddedBroker().start()
+        settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
+    tag = uuid.uuid4().hex[:6]
+    s = settings.model_copy(update={"app_id": f"soak-{tag}", "topic_raw": f"soak-raw-{tag}",
+                                    "topic_scored": f"soak-scored-{tag}", "topic_dlq": f"soak-dlq-{tag}",
+                                    "topic_windows": f"soak-windows-{tag}", "topic_alerts": f"soak-alerts-{tag}",
+                                    "metrics_port": free_port()})
+    create_topics(s, extra=[bytopic_name(s)])
+    env = {**os.environ, **{f"MONITOR_{k.upper()}": str(getattr(s, k)) for k in (
+        "bootstrap_servers", "app_id", "topic_raw", "topic_scored", "topic_dlq", "topic_windows", "topic_alerts",
+        "metrics_port", "scorer", "partitions")}}
+    worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    stop = threading.Event()
+    produced = [0]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def produce() -> None:
+        spec = StreamSpec(seed=5, rate_per_event_s=args.rate, start_ms=int(time.time() * 1000))
+        spec.spikes = demo_spikes(args.soak)
+        p = producer(s.bootstrap_servers)
+        t0 = time.monotonic()
+        for item in generate(spec, 10**9):
+            if stop.is_set():
+                break
+            due = t0 + (item["event_ms"] - spec.start_ms) / 1000
+            while time.monotonic() < due and not stop.is_set():
+                time.sleep(min(0.05, due - time.monotonic()))
+            p.send(s.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
+            produced[0] += 1
+        p.flush()
+        p.close()
+
+    def watch_latency() -> None:
+        from kafka import KafkaConsumer
+
+        c = KafkaConsumer(s.topic_scored, bootstrap_servers=s.bootstrap_servers, group_id=None,
+                          auto_offset_reset="earliest", client_id=f"soak-lat-{tag}")
+        while not stop.is_set():
+            for msgs in c.poll(timeout_ms=500).values():
+                with lock:
+                    latencies.extend(json.loads(m.value)["latency_s"] for m in msgs)
+        c.close()
+
+    threads = [threading.Thread(target=produce, daemon=True), threading.Thread(target=watch_latency, daemon=True)]
+    for t in threads:
+        t.start()
+    samples: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < args.soak:
+            time.sleep(min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0))))
+            with lock:
+                lat = np.array(latencies[-5000:]) if latencies else np.array([0.0])
+                latencies.clear()
+            sample = {"t_s": round(time.monotonic() - t0, 1), "produced": produced[0],
+                      "worker_rss_mb": proc_rss_mb(worker.pid), "worker_open_fds": proc_fds(worker.pid),
+                      "raw_lag": raw_lag(s), "latency_p50_s": round(float(np.percentile(lat, 50)), 3),
+                      "latency_p99_s": round(float(np.percentile(lat, 99)), 3)}
+            samples.append(sample)
+            if not args.json:
+                print(json.dumps(sample), flush=True)
+    finally:
+        stop.set()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        if broker:
+            broker.stop()
+    first, last = samples[0], samples[-1]
+    result = {"seconds": args.soak, "rate_per_s": args.rate, "samples": samples,
+              "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
+                         "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
+                         "raw_lag": last["raw_lag"] - first["raw_lag"]}}
+    print(json.dumps(result) if args.json else json.dumps(result["growth"]))
+    return 0

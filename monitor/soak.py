@@ -81,7 +81,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
                 break
             due = t0 + (item["event_ms"] - spec.start_ms) / 1000
             while time.monotonic() < due and not stop.is_set():
-                time.sleep(min(0.05, due - time.monotonic()))
+                time.sleep(min(0.05, max(0.0, due - time.monotonic())))
             p.send(s.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
             produced[0] += 1
         p.flush()
@@ -107,12 +107,13 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         while time.monotonic() - t0 < args.soak:
             time.sleep(min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0))))
             with lock:
-                lat = np.array(latencies[-5000:]) if latencies else np.array([0.0])
+                lat = np.array(latencies[-5000:])
                 latencies.clear()
             sample = {"t_s": round(time.monotonic() - t0, 1), "produced": produced[0],
                       "worker_rss_mb": proc_rss_mb(worker.pid), "worker_open_fds": proc_fds(worker.pid),
-                      "raw_lag": raw_lag(s), "latency_p50_s": round(float(np.percentile(lat, 50)), 3),
-                      "latency_p99_s": round(float(np.percentile(lat, 99)), 3)}
+                      "raw_lag": raw_lag(s),
+                      "latency_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
+                      "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None}
             samples.append(sample)
             if not args.json:
                 print(json.dumps(sample), flush=True)

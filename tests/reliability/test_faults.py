@@ -141,3 +141,59 @@ def test_broker_unreachable_at_start(broker, workers, report):
         assert w.proc.poll() is None
     report.append({"name": "broker unreachable at start", "trials": 1, "produced": 0, "lost": 0,
                    "double_counted": 0, "dlq": 0, "duration": t.seconds, "readyz": 503})
+
+
+def _alert_run(broker, workers, receiver, hooks_extra=None):
+    from tests.integration.test_alerts import spike_stream
+
+    s = fresh(broker)
+    hooks = [{"url": receiver.url, "secret": "k", "format": "raw", "name": "rel", **(hooks_extra or {})}]
+    env = {"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
+           "MONITOR_WEBHOOKS": json.dumps(hooks)}
+    w = workers(s, env_extra=env)
+    stream = spike_stream()
+    produce_raw(s.bootstrap_servers, s.topic_raw, [*stream, closer()])
+    return s, w, len(stream) + 1
+
+
+def test_webhook_down_for_a_while_then_up(broker, workers, report):
+    from monitor.alert.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(secret="k")
+    receiver.down = True
+    with Timer() as t:
+        s, w, n = _alert_run(broker, workers, receiver)
+        assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_alerts)) >= 2, 120), w.log
+        assert wait_until(lambda: receiver.requests >= 3, 60)  # refused and retried
+        receiver.down = False
+        alerts = {(r["value"]["fingerprint"], r["value"]["status"]) for r in read_all(s.bootstrap_servers, s.topic_alerts)}
+        got = wait_until(lambda: {(p["fingerprint"], p["status"]) for p in receiver.received} >= alerts, 90)
+    receiver.close()
+    lost = len(alerts - {(p["fingerprint"], p["status"]) for p in receiver.received})
+    report.append({"name": "webhook receiver down, then up", "trials": 1, "produced": len(alerts), "lost": lost,
+                   "double_counted": 0, "dlq": 0, "duration": t.seconds, "alerts_delivered": len(receiver.received)})
+    assert got and lost == 0
+
+
+def test_slow_webhook_does_not_block_the_pipeline(broker, workers, report):
+    from monitor.alert.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(secret="k", delay_s=3.0)  # slower than the target's 1 s timeout
+    with Timer() as t:
+        s, w, n = _alert_run(broker, workers, receiver, {"timeout_s": 1.0})
+        assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_alerts)) >= 1, 120), w.log
+        # the pipeline keeps scoring while deliveries time out and back off
+        more = make_posts(100, seed=21, prefix="slow-")
+        produce_raw(s.bootstrap_servers, s.topic_raw, more)
+        ids = {pid for pid, _ in more}
+        scored = wait_until(lambda: ids <= {r["value"]["id"] for r in read_all(s.bootstrap_servers, s.topic_scored)}, 60)
+        timeouts_seen = receiver.requests
+        receiver.delay_s = 0.0
+        alerts = {(r["value"]["fingerprint"], r["value"]["status"]) for r in read_all(s.bootstrap_servers, s.topic_alerts)}
+        got = wait_until(lambda: {(p["fingerprint"], p["status"]) for p in receiver.received} >= alerts, 120)
+    receiver.close()
+    report.append({"name": "slow webhook (timeouts, backoff)", "trials": 1, "produced": len(alerts),
+                   "lost": len(alerts - {(p["fingerprint"], p["status"]) for p in receiver.received}),
+                   "double_counted": 0, "dlq": 0, "duration": t.seconds, "timed_out_requests": timeouts_seen})
+    assert scored, "pipeline blocked by a slow webhook"
+    assert timeouts_seen >= 1 and got

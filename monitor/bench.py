@@ -43,22 +43,29 @@ def raw_scorer_throughput(settings: Settings, values: list[bytes]) -> dict[str, 
     return {"model": scorer.version, "posts": len(posts), "seconds": round(dt, 3), "posts_per_s": round(len(posts) / dt, 1)}
 
 
-def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+def scratch_run(args: argparse.Namespace, settings: Settings, prefix: str
+                ) -> tuple[Settings, dict[str, str], EmbeddedBroker | None]:
+    """Embedded broker unless a cluster was named; fresh topics and group; env for a worker subprocess."""
+    from monitor.app import bytopic_name
+
     broker = None
     if not args.bootstrap_servers and not os.environ.get("MONITOR_BOOTSTRAP_SERVERS"):
         broker = EmbeddedBroker().start()
         settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
     tag = uuid.uuid4().hex[:6]
-    s = settings.model_copy(update={"app_id": f"bench-{tag}", "topic_raw": f"bench-raw-{tag}",
-                                    "topic_scored": f"bench-scored-{tag}", "topic_dlq": f"bench-dlq-{tag}",
-                                    "topic_windows": f"bench-windows-{tag}", "topic_alerts": f"bench-alerts-{tag}",
-                                    "metrics_port": free_port()})
-    from monitor.app import bytopic_name
-
+    s = settings.model_copy(update={"app_id": f"{prefix}-{tag}", "topic_raw": f"{prefix}-raw-{tag}",
+                                    "topic_scored": f"{prefix}-scored-{tag}", "topic_dlq": f"{prefix}-dlq-{tag}",
+                                    "topic_windows": f"{prefix}-windows-{tag}",
+                                    "topic_alerts": f"{prefix}-alerts-{tag}", "metrics_port": free_port()})
     create_topics(s, extra=[bytopic_name(s)])
     env = {**os.environ, **{f"MONITOR_{k.upper()}": str(getattr(s, k)) for k in (
         "bootstrap_servers", "app_id", "topic_raw", "topic_scored", "topic_dlq", "topic_windows", "topic_alerts",
         "metrics_port", "scorer", "partitions", "batch_size")}}
+    return s, env, broker
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    s, env, broker = scratch_run(args, settings, "bench")
     worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
                               stdout=open(os.environ.get("MONITOR_BENCH_WORKER_LOG", os.devnull), "wb"),
                               stderr=subprocess.STDOUT)  # noqa: SIM115

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from monitor.broker import EmbeddedBroker, free_port
 from monitor.config import Settings
 
 
@@ -47,23 +46,11 @@ def raw_lag(s: Settings) -> int:
 
 
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
-    from monitor.app import bytopic_name
-    from monitor.kafka_io import create_topics, producer
+    from monitor.bench import scratch_run
+    from monitor.kafka_io import producer
     from monitor.synth.stream import StreamSpec, demo_spikes, generate
 
-    broker = None
-    if not args.bootstrap_servers and not os.environ.get("MONITOR_BOOTSTRAP_SERVERS"):
-        broker = EmbeddedBroker().start()
-        settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
-    tag = uuid.uuid4().hex[:6]
-    s = settings.model_copy(update={"app_id": f"soak-{tag}", "topic_raw": f"soak-raw-{tag}",
-                                    "topic_scored": f"soak-scored-{tag}", "topic_dlq": f"soak-dlq-{tag}",
-                                    "topic_windows": f"soak-windows-{tag}", "topic_alerts": f"soak-alerts-{tag}",
-                                    "metrics_port": free_port()})
-    create_topics(s, extra=[bytopic_name(s)])
-    env = {**os.environ, **{f"MONITOR_{k.upper()}": str(getattr(s, k)) for k in (
-        "bootstrap_servers", "app_id", "topic_raw", "topic_scored", "topic_dlq", "topic_windows", "topic_alerts",
-        "metrics_port", "scorer", "partitions")}}
+    s, env, broker = scratch_run(args, settings, "soak")
     worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     stop = threading.Event()
@@ -91,7 +78,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         from kafka import KafkaConsumer
 
         c = KafkaConsumer(s.topic_scored, bootstrap_servers=s.bootstrap_servers, group_id=None,
-                          auto_offset_reset="earliest", client_id=f"soak-lat-{tag}")
+                          auto_offset_reset="earliest", client_id=f"soak-lat-{s.app_id}")
         while not stop.is_set():
             for msgs in c.poll(timeout_ms=500).values():
                 with lock:

@@ -25,6 +25,7 @@ from typing import Any
 import faust
 
 from monitor import __version__
+from monitor.aggregate.watermark import PartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
 from monitor.detect.engine import process_volume, process_window
@@ -108,7 +109,9 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     router = Router(settings.keywords, settings.catch_all_topic)
     wcfg = window_config(settings)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
-    holder: dict[str, Any] = {"scorer": None, "wm": 0, "last_tick": 0.0, "agg_wm": 0, "assigned": 0}
+    pwm = PartitionWatermarks(settings.watermark_idle_s)
+    # agg_wm: watermark per partition of the by-topic topic (a topic's events, ticks and state share one)
+    holder: dict[str, Any] = {"scorer": None, "wm": 0, "last_tick": 0.0, "agg_wm": {}, "assigned": 0}
     app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
 
     def get_scorer() -> Scorer:
@@ -122,6 +125,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:  # noqa: ARG001
         holder["assigned"] = len(assigned)
+        pwm.assign([tp.partition for tp in assigned if tp.topic == settings.topic_raw], time.monotonic())
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
@@ -194,12 +198,12 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                 await bytopic.send(key=t, force=True, value={**value, "topic": t})
             metrics.posts_scored.labels(res.label).inc()
             metrics.processing_seconds.observe(latency)
-            holder["wm"] = max(holder["wm"], min(ts, int(now * 1000) + MAX_FUTURE_MS))
+            pwm.observe(ev.message.partition, min(ts, int(now * 1000) + MAX_FUTURE_MS), time.monotonic())
 
     @app.timer(settings.tick_interval_s)
     async def tick() -> None:
         """Propagate this worker's event-time watermark to every aggregation partition (when it moved)."""
-        wm = holder["wm"]
+        wm = holder["wm"] = pwm.value(time.monotonic())
         if wm and wm != holder["last_tick"]:
             holder["last_tick"] = wm
             for p in range(settings.partitions):
@@ -207,31 +211,33 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
 
     @app.agent(bytopic)
     async def aggregate(stream: Any) -> None:
-        async for values in stream.take(500, within=0.5):
+        part_wm: dict[int, int] = holder["agg_wm"]
+        async for events in stream.take_events(500, within=0.5):
             touched: dict[str, dict[str, Any]] = {}
-            for v in values:
+            for e in events:
+                v, part = e.value, e.message.partition
                 if "tick" in v:
-                    holder["agg_wm"] = max(holder["agg_wm"], int(v["tick"]))
+                    part_wm[part] = max(part_wm.get(part, 0), int(v["tick"]))
                     continue
                 topic = v["topic"]
                 if topic not in touched:
                     touched[topic] = state_table.get(topic) or new_state()
+                    touched[topic]["p"] = part
                 ev = ScoredEvent(v["id"], topic, int(v["ts"]), v["label"], float(v["score"]),
                                  float(v.get("pn", 0.0)), v.get("src", ""), v.get("tx", ""), tuple(v.get("mod", ())))
-                outcome = add_event(touched[topic], ev, holder["agg_wm"], wcfg)
+                outcome = add_event(touched[topic], ev, part_wm.get(part, 0), wcfg)
                 if outcome == "late":
                     metrics.late_events.inc()
                 elif outcome == "duplicate":
                     metrics.duplicates_skipped.inc()
-            wm = holder["agg_wm"]
-            metrics.watermark.set(wm / 1000)
+            metrics.watermark.set(min(part_wm.values(), default=0) / 1000)
             now_ms = int(time.time() * 1000)
             changed = set(touched)
             for topic in list(state_table.keys()):
                 if topic not in touched:
                     touched[topic] = state_table[topic]
             for topic, state in touched.items():
-                closed = close_windows(state, topic, wm, wcfg, now_ms)
+                closed = close_windows(state, topic, part_wm.get(state.get("p", -1), 0), wcfg, now_ms)
                 for w in closed:
                     await windows_topic.send(key=topic.encode(), value=w, force=True)
                     label = metrics.topic_label(topic)

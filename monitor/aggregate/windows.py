@@ -3,10 +3,13 @@
 Pure functions over a JSON-able per-topic state (the Faust table stores it as is):
   {"next": start of the next bucket to close or None,
    "open": {"<start>": {"n","neg","neu","pos","uns","ssum","ids": [...]}},
-   "closed": {"<start>": {...counts...}}}   # closed buckets kept for hop_size, to derive hopping windows
+   "closed": {"<start>": {...counts...}},  # closed buckets kept for hop_size, to derive hopping windows
+   "done": end of the last closed bucket (survives idleness: a redelivery after a restart stays late),
+   "wm": the highest watermark this topic was closed at (persisted with the state)}
 A bucket [s, s+size) closes when watermark >= s + size + grace. Events for a closed bucket are *late*
 (reported, not counted). A post id already counted in its bucket is a *duplicate* (at-least-once redelivery).
-Dedup state is bounded: ids live only while their bucket is open.
+Dedup state is bounded: ids live only while their bucket is open; an idle topic keeps only its "done" marker,
+and is forgotten once the watermark is `retention_ms` past it.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ def new_state() -> dict[str, Any]:
 def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: WindowConfig) -> str:
     """Mutates state. Returns 'added', 'duplicate' or 'late'."""
     b = bucket_start(ev.event_ms, cfg.size_ms)
-    if (state["next"] is not None and b < state["next"]) or b + cfg.size_ms + cfg.grace_ms <= watermark:
+    watermark = max(watermark, state.get("wm", 0))
+    if (state["next"] is not None and b < state["next"]) or b < state.get("done", b) \
+            or b + cfg.size_ms + cfg.grace_ms <= watermark:
         return "late"
     bucket = state["open"].setdefault(str(b), {**empty_counts(), "ids": []})
     if ev.post_id in bucket["ids"]:
@@ -130,6 +135,8 @@ def close_windows(state: dict[str, Any], topic: str, watermark: int, cfg: Window
     """Mutates state; returns closed window stats (tumbling, then the hopping window ending there)."""
     out: list[dict[str, Any]] = []
     size = cfg.size_ms
+    watermark = max(watermark, state.get("wm", 0))
+    state["wm"] = watermark
     while state["next"] is not None and state["next"] + size + cfg.grace_ms <= watermark:
         start = state["next"]
         bucket = state["open"].pop(str(start), None) or empty_counts()
@@ -148,6 +155,7 @@ def close_windows(state: dict[str, Any], topic: str, watermark: int, cfg: Window
             out.append(window_stat(topic, "hopping", lo, end, _sum(in_hop), now_ms))
         state["closed"] = {s: c for s, c in state["closed"].items() if int(s) >= end - cfg.hop_size_ms + size}
         state["next"] = end
+        state["done"] = end
         quiet = all(c["n"] + c["uns"] == 0 for c in state["closed"].values())
         if quiet:
             if not state["open"]:  # idle topic: forget it (bounded state)
@@ -159,8 +167,13 @@ def close_windows(state: dict[str, Any], topic: str, watermark: int, cfg: Window
     return out
 
 
-def is_idle(state: dict[str, Any]) -> bool:
-    return state["next"] is None and not state["open"]
+RETENTION_MS = 15 * 60_000
+
+
+def is_idle(state: dict[str, Any], retention_ms: int = RETENTION_MS) -> bool:
+    """Nothing open and the watermark `retention_ms` past the last closed bucket: the state can be dropped."""
+    return state["next"] is None and not state["open"] and \
+        state.get("wm", 0) >= state.get("done", 0) + retention_ms
 
 
 def reference_tumbling(events: Iterable[ScoredEvent], size_ms: int) -> dict[tuple[str, int], dict[str, Any]]:

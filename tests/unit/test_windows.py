@@ -48,7 +48,19 @@ def test_hopping_sums_buckets_and_idle_topic_is_forgotten():
     assert [(w["start_ms"], w["n"]) for w in hop] == [(-120_000, 1), (-60_000, 3), (0, 3), (60_000, 2)]
     assert hop[1]["negatives"] == 1 and hop[1]["positives"] == 1 and hop[1]["neutrals"] == 1
     assert hop[1]["mean_score"] == pytest.approx((-0.5 + 0.8 + 0.0) / 3)
+    assert not is_idle(s)  # the closed-through marker is kept for a while
+    assert add_event(s, ev(1, 1_000), 0, CFG) == "late"  # a redelivery after a restart (watermark 0) stays late
+    close_windows(s, "T", 10 * 60_000 + 15 * 60_000, CFG, 0)
     assert is_idle(s)
+
+
+def test_persisted_watermark_keeps_closed_buckets_closed():
+    s = new_state()
+    add_event(s, ev(1, 1_000), 0, CFG)
+    add_event(s, ev(2, 200_000), 0, CFG)
+    close_windows(s, "T", 100_000, CFG, 0)
+    assert add_event(s, ev(3, 30_000), 0, CFG) == "late"  # after a restart the partition watermark restarts at 0
+    assert add_event(s, ev(4, 130_000), 0, CFG) == "added"
 
 
 def test_unscored_counted_separately():

@@ -125,11 +125,14 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:  # noqa: ARG001
         holder["assigned"] = len(assigned)
+        metrics.assigned_partitions.set(len(assigned))
         pwm.assign([tp.partition for tp in assigned if tp.topic == settings.topic_raw], time.monotonic())
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
         holder["assigned"] = 0
+        metrics.assigned_partitions.set(0)
+        metrics.consumer_lag.clear()
 
     def readiness() -> dict[str, bool]:
         """Broker connected and partitions assigned (a group assignment needs the broker), models loaded."""
@@ -165,6 +168,14 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                 await score_and_publish(loop, posts)
 
     async def score_and_publish(loop: asyncio.AbstractEventLoop, posts: list[tuple[Post, Any]]) -> None:
+        metrics.inflight_batches.inc()
+        metrics.encoder_queue.inc(len(posts))
+        try:
+            await _score_and_publish(loop, posts)
+        finally:
+            metrics.inflight_batches.dec()
+
+    async def _score_and_publish(loop: asyncio.AbstractEventLoop, posts: list[tuple[Post, Any]]) -> None:
         scorer = await loop.run_in_executor(pool, get_scorer)
         t0 = time.perf_counter()
         try:
@@ -174,6 +185,8 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             for p, ev in posts:
                 await send_dlq("scorer_error", f"{type(exc).__name__}: {exc}"[:300], ev.value, ev.message, p.id)
             return
+        finally:
+            metrics.encoder_queue.dec(len(posts))
         metrics.scorer_seconds.labels("text").observe(time.perf_counter() - t0)
         metrics.batch_size.observe(len(posts))
         now = time.time()
@@ -197,6 +210,10 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             for t in topics:
                 await bytopic.send(key=t, force=True, value={**value, "topic": t})
             metrics.posts_scored.labels(res.label).inc()
+            for t in topics:
+                metrics.topic_posts.labels(metrics.topic_label(t), res.label).inc()
+            if res.probs:
+                metrics.model_confidence.labels(res.label).observe(max(res.probs))
             metrics.processing_seconds.observe(latency)
             pwm.observe(ev.message.partition, min(ts, int(now * 1000) + MAX_FUTURE_MS), time.monotonic())
 
@@ -208,6 +225,22 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             holder["last_tick"] = wm
             for p in range(settings.partitions):
                 await bytopic.send(key=None, value={"tick": wm}, partition=p, force=True)
+
+    @app.timer(settings.lag_interval_s)
+    async def consumer_lag() -> None:
+        """Per assigned partition: end offset (high watermark) minus this consumer's position."""
+        consumer = app.consumer
+        tps = list(consumer.assignment())
+        if not tps:
+            return
+        try:
+            ends = await consumer.highwaters(*tps)
+            for tp in tps:
+                pos = await consumer.position(tp)
+                if pos is not None and tp in ends:
+                    metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - pos))
+        except Exception as exc:  # noqa: BLE001 - a metrics probe never takes the worker down
+            log.debug("consumer lag probe failed: %s", exc)
 
     @app.agent(bytopic)
     async def aggregate(stream: Any) -> None:

@@ -12,6 +12,9 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor import cli_models
 
     cli_models.add_parsers(sub)
+    from monitor import cli_ops
+
+    cli_ops.add_parsers(sub)
     try:
         from monitor import cli_stream
     except ImportError as exc:  # pragma: no cover - only on a training-only machine

@@ -47,6 +47,7 @@ class Settings(BaseModel):
     grace_s: int = 30
     tick_interval_s: float = 1.0
     watermark_idle_s: float = 5.0
+    lag_interval_s: float = 5.0
     catch_all_topic: str = "_all"
     keywords: dict[str, list[str]] = Field(default_factory=dict)
     scorer: str = "auto"  # auto | text | vader

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/system-deps.sh
 .venv/bin/ruff check monitor tests
 exec .venv/bin/python -m pytest -m "slow or not slow" -p no:cacheprovider "$@"

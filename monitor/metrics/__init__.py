@@ -10,6 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+CONFIDENCE_BUCKETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -54,6 +55,21 @@ class Metrics:
                                         ["target", "outcome"], registry=r)
         self.alert_delivery_seconds = Histogram("monitor_alert_delivery_seconds", "Webhook request duration",
                                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.topic_posts = Counter("monitor_topic_posts_total",
+                                   "Scored posts per monitored topic and label (PromQL negative rates)",
+                                   ["topic", "label"], registry=r)
+        self.model_confidence = Histogram("monitor_model_confidence",
+                                          "Top class probability of each scored post", ["label"],
+                                          buckets=CONFIDENCE_BUCKETS, registry=r)
+        self.consumer_lag = Gauge("monitor_consumer_lag_messages",
+                                  "Messages between the end of a partition and this worker's consumer position",
+                                  ["topic", "partition"], registry=r)
+        self.inflight_batches = Gauge("monitor_inflight_batches", "Micro-batches being scored or published",
+                                      registry=r)
+        self.encoder_queue = Gauge("monitor_encoder_queue_posts",
+                                   "Posts handed to the encoders and not yet scored", registry=r)
+        self.assigned_partitions = Gauge("monitor_assigned_partitions",
+                                         "Partitions of the consumer group assigned to this worker", registry=r)
         self.model_info = Info("monitor_model", "Scorer model in use", registry=r)
         self.build_info = Info("monitor_build", "Monitor build", registry=r)
 

@@ -1,0 +1,116 @@
+"""Reference documentation generated from the code: every setting (docs/configuration.md) and every metric
+(docs/metrics.md). `monitor ops render --check` (run in CI) fails when a setting has no description here or the
+committed files are stale."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from monitor.config import Limits, Settings
+from monitor.metrics import Metrics
+
+FIELD_DOCS: dict[str, str] = {
+    "bootstrap_servers": "Kafka bootstrap servers, comma-separated host:port.",
+    "app_id": "Consumer group id and prefix of the internal topics (by-topic repartition, table changelogs).",
+    "topic_raw": "Input topic of posts (JSON, see README: Post schema).",
+    "topic_scored": "Output topic of scored posts (key = post id).",
+    "topic_dlq": "Dead-letter topic: one record with a reason code per rejected message.",
+    "topic_windows": "Closed tumbling and hopping window statistics per monitored topic.",
+    "topic_alerts": "Durable record of every alert state change (firing / resolved).",
+    "partitions": "Partitions of the topics the worker creates; the maximum parallelism (workers).",
+    "replication_factor": "Replication factor of created topics (3 on a production cluster).",
+    "session_timeout_s": "Consumer group session timeout: how long a dead worker keeps its partitions.",
+    "commit_interval_s": "Offset commit interval (at-least-once; windows are idempotent by post id).",
+    "batch_size": "Maximum posts per scoring micro-batch.",
+    "batch_max_wait_s": "Longest wait to fill a micro-batch.",
+    "window_s": "Tumbling window (bucket) size in seconds of event time.",
+    "hop_size_s": "Hopping window size (a multiple of hop_step_s).",
+    "hop_step_s": "Hopping window step (a multiple of window_s).",
+    "grace_s": "Allowed lateness: a bucket closes when the watermark passes its end plus this.",
+    "tick_interval_s": "How often a worker sends its watermark to the aggregation partitions.",
+    "watermark_idle_s": "A raw partition silent this long no longer holds the watermark back.",
+    "lag_interval_s": "How often the consumer lag per partition is measured.",
+    "catch_all_topic": "Monitored topic every post also counts in (empty string: none).",
+    "keywords": "Monitored keyword topics: {topic: [word | 're:regex', ...]} (cashtags and hashtags are automatic).",
+    "scorer": "auto (fine-tuned text model, VADER if it cannot load) | text | vader.",
+    "text_model_dir": "Directory of a trained text model artefact (default: the one shipped in the package).",
+    "device": "Torch device for the encoders (default: cuda when available, else cpu).",
+    "metrics_port": "Port of /metrics, /healthz and /readyz.",
+    "metrics_host": "Address the metrics server binds (0.0.0.0 in containers).",
+    "web_port": "Faust web port (unused: the web server is disabled).",
+    "data_dir": "Faust data directory (default: <app_id>-data in the working directory).",
+    "allow_remote_media": "Fetch media given by uri (off: such media are dead-lettered).",
+    "remote_media_allowlist": "Hosts media may be fetched from when allow_remote_media is on.",
+    "limits": "Input limits (see the limits.* rows).",
+    "detect_warmup_windows": "Windows of a topic before the spike detector may fire.",
+    "detect_min_posts": "Minimum posts in a window for the rate test.",
+    "detect_p_threshold": "Tail probability under the topic's baseline below which a window is anomalous.",
+    "detect_min_ratio": "Minimum observed/baseline negative-rate ratio for an anomaly.",
+    "alert_resolve_windows": "Consecutive normal windows before an alert resolves (hysteresis).",
+    "alert_cooldown_s": "After a resolve, a new rate alert on the same topic waits this long.",
+    "volume_cooldown_s": "Cooldown of volume-spike alerts.",
+    "webhooks": "Webhook targets: [{name, url, secret, timeout_s, format: alertmanager | slack | raw}].",
+    "security_protocol": "PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL.",
+    "sasl_mechanism": "PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512.",
+    "sasl_username": "SASL user.",
+    "sasl_password": "SASL password (never logged).",
+    "ssl_cafile": "CA bundle for SSL.",
+    "ssl_certfile": "Client certificate for SSL.",
+    "ssl_keyfile": "Client key for SSL.",
+    "fault_scorer_marker": "Fault injection for the reliability suite: the scorer raises on texts containing it.",
+    "limits.max_message_bytes": "Largest raw message (too_large).",
+    "limits.max_text_chars": "Longest text (text_too_long).",
+    "limits.max_media": "Most media items per post (too_many_media).",
+    "limits.max_media_bytes": "Largest decoded media item (media_too_large).",
+    "limits.max_topics": "Most explicit topics per post.",
+    "limits.max_id_chars": "Longest post id.",
+}
+
+
+def _rows() -> list[tuple[str, str, Any]]:
+    rows: list[tuple[str, str, Any]] = []
+    for name, f in Settings.model_fields.items():
+        default = f.default_factory() if f.default_factory else f.default  # type: ignore[call-arg]
+        if name == "limits":
+            continue
+        rows.append((name, f"MONITOR_{name.upper()}", default))
+    for name, f in Limits.model_fields.items():
+        rows.append((f"limits.{name}", "MONITOR_LIMITS (JSON object)", f.default))
+    return rows
+
+
+def missing_docs() -> list[str]:
+    return [name for name, _, _ in _rows() if name not in FIELD_DOCS]
+
+
+def configuration_md() -> str:
+    lines = ["# Configuration reference", "",
+             "Generated from `monitor/config.py` by `monitor ops render`. Precedence: defaults < YAML file "
+             "(`--config` or `MONITOR_CONFIG`) < `MONITOR_*` environment variables (JSON for lists and mappings) "
+             "< command-line flags.", "",
+             "| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for name, env, default in _rows():
+        lines.append(f"| `{name}` | `{env}` | `{json.dumps(default)}` | {FIELD_DOCS.get(name, '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def metrics_md() -> str:
+    lines = ["# Metrics reference", "",
+             "Generated from `monitor/metrics/__init__.py` by `monitor ops render`. Served on "
+             "`http://<worker>:9108/metrics`.", "",
+             "| metric | type | labels | help |", "|---|---|---|---|"]
+    for fam in Metrics().registry.collect():
+        name = fam.name + ("_total" if fam.type == "counter" else "_info" if fam.type == "info" else "")
+        label_names = _declared_labels(fam.name)
+        lines.append(f"| `{name}` | {fam.type} | {', '.join(label_names) or '—'} | {fam.documentation} |")
+    return "\n".join(lines) + "\n"
+
+
+def _declared_labels(family: str) -> list[str]:
+    m = Metrics()
+    for attr in vars(m).values():
+        names = getattr(attr, "_labelnames", None)
+        if names is not None and getattr(attr, "_name", None) in (family, family + "_total"):
+            return list(names)
+    return []

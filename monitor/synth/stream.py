@@ -82,6 +82,25 @@ class TextPool:
             if len(self.by_label[k]) < 10:
                 self.by_label[k].extend(v)
         self.emodb = sorted((d / "audio" / "emodb").glob("*.wav")) if (d / "audio" / "emodb").is_dir() else []
+        # FER2013 dev faces (never the train split) by sentiment: negative = angry/fear/sad, positive = happy
+        self.faces: dict[str, Any] = {}
+        fer = d / "image" / "fer2013_dev.npz"
+        if fer.is_file():
+            import numpy as np
+
+            z = np.load(fer)
+            classes = [str(c) for c in z["classes"]]
+            groups = {"negative": ("angry", "fear", "sad"), "positive": ("happy",), "neutral": ("neutral",)}
+            for label, names in groups.items():
+                idx = [classes.index(n) for n in names]
+                self.faces[label] = z["images"][np.isin(z["labels"], idx)][:300]
+
+
+def face_png(face: Any) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.resize(face, (96, 96), interpolation=cv2.INTER_CUBIC))
+    return bytes(buf) if ok else b""
 
 
 def render_text_png(text: str) -> bytes:
@@ -96,7 +115,7 @@ def render_text_png(text: str) -> bytes:
 
 
 def _invalid(rng: random.Random, i: int) -> tuple[bytes, str]:
-    kind = rng.choice(["invalid_json", "schema", "no_content", "bad_base64", "bad_mime"])
+    kind = rng.choice(["invalid_json", "schema", "no_content", "bad_base64", "bad_mime", "bad_image"])
     if kind == "invalid_json":
         return b'{"id": "broken-' + str(i).encode() + b'", "text": ', kind
     if kind == "schema":
@@ -106,6 +125,10 @@ def _invalid(rng: random.Random, i: int) -> tuple[bytes, str]:
     if kind == "bad_base64":
         return json.dumps({"id": f"b64-{i}", "created_at": 0, "text": "see pic",
                            "media": [{"kind": "image", "mime": "image/png", "data": "@@not base64@@"}]}).encode(), kind
+    if kind == "bad_image":  # valid base64, corrupt PNG: rejected by the image decoder
+        data = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(rng.randrange(256) for _ in range(64))).decode()
+        return json.dumps({"id": f"img-{i}", "created_at": 0, "text": "look",
+                           "media": [{"kind": "image", "mime": "image/png", "data": data}]}).encode(), kind
     return json.dumps({"id": f"mime-{i}", "created_at": 0, "text": "listen",
                        "media": [{"kind": "audio", "mime": "image/png", "data": "AAAA"}]}).encode(), kind
 
@@ -140,7 +163,12 @@ def generate(spec: StreamSpec, n: int, pool: TextPool | None = None) -> Iterator
                                 "source": rng.choice(["twitter", "stocktwits", "reddit", "news"]),
                                 "author": f"user{rng.randrange(5000)}", "lang": "en", "text": text}
         u = rng.random()
-        if u < spec.image_share:
+        if u < spec.image_share and pool.faces and rng.random() < 0.35:
+            faces = pool.faces[label]  # neutral text + a face whose expression carries the sentiment
+            png = face_png(faces[rng.randrange(len(faces))])
+            post["media"] = [{"kind": "image", "mime": "image/png", "data": base64.b64encode(png).decode()}]
+            post["text"] = f"${topic.name} today" if topic.kind == "cashtag" else f"{topic.name or 'this'} today"
+        elif u < spec.image_share:
             png = render_text_png(text)
             post["media"] = [{"kind": "image", "mime": "image/png", "data": base64.b64encode(png).decode()}]
             if rng.random() < 0.5:

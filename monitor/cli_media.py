@@ -1,0 +1,141 @@
+"""`monitor train faces|voice`, `monitor eval faces|voice|ocr|asr`, `monitor bench-media` (lazy imports)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _print(rep: dict[str, Any], as_json: bool, title: str, plot: Path | None = None) -> None:
+    from monitor.training.metrics import format_report, plot_confusion
+
+    if plot and "confusion" in rep:
+        plot_confusion(rep, str(plot), title)
+    if as_json:
+        print(json.dumps(rep))
+    elif "confusion" in rep:
+        print(format_report(rep, title))
+    else:
+        print(json.dumps(rep, indent=1))
+
+
+def add_train(trs: Any) -> None:
+    f = trs.add_parser("faces", help="train the facial-expression CNN on FER2013 (select on its dev split)")
+    f.add_argument("--out", type=Path, default=None)
+    f.add_argument("--epochs", type=int, default=22)
+    f.add_argument("--width", type=int, default=24)
+    f.add_argument("--batch", type=int, default=128)
+    f.add_argument("--lr", type=float, default=3e-3)
+    f.add_argument("--seed", type=int, default=13)
+    f.add_argument("--device", default=None, help="cpu | cuda (default: cuda if present)")
+    f.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes (best epoch kept)")
+    f.add_argument("--data-dir", type=Path, default=None, help="folder with fer2013_{train,dev}.npz")
+    f.set_defaults(func=cmd_train_faces)
+    v = trs.add_parser("voice", help="train the vocal-emotion model on Emo-DB (leave-one-speaker-out)")
+    v.add_argument("--out", type=Path, default=None)
+    v.add_argument("--data-dir", type=Path, default=None, help="folder with the Emo-DB wavs and labels.tsv")
+    v.set_defaults(func=cmd_train_voice)
+
+
+def add_eval(evs: Any) -> None:
+    f = evs.add_parser("faces", help="evaluate the face CNN on an npz (images, labels, classes)")
+    f.add_argument("--data", type=Path, required=True)
+    f.add_argument("--model", type=Path, default=None)
+    f.add_argument("--json", action="store_true")
+    f.add_argument("--plot", type=Path, default=None)
+    f.set_defaults(func=cmd_eval_faces)
+    v = evs.add_parser("voice", help="evaluate the vocal-emotion model on a folder of clips + labels.tsv")
+    v.add_argument("--data", type=Path, required=True, help="folder of audio files")
+    v.add_argument("--labels", type=Path, default=None, help="TSV with columns file, emotion (default DATA/labels.tsv)")
+    v.add_argument("--model", type=Path, default=None)
+    v.add_argument("--json", action="store_true")
+    v.add_argument("--plot", type=Path, default=None)
+    v.set_defaults(func=cmd_eval_voice)
+    o = evs.add_parser("ocr", help="OCR character error rate on images rendered from dev-split sentences")
+    o.add_argument("--n", type=int, default=100)
+    o.add_argument("--seed", type=int, default=5)
+    o.add_argument("--json", action="store_true")
+    o.set_defaults(func=cmd_eval_ocr)
+    a = evs.add_parser("asr", help="VAD + ASR word error rate on espeak-ng speech of dev-split sentences")
+    a.add_argument("--n", type=int, default=40)
+    a.add_argument("--seed", type=int, default=7)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_eval_asr)
+
+
+def add_bench(sub: Any) -> None:
+    b = sub.add_parser("bench-media", help="images/s and audio-seconds/s per media encoder stage on this machine")
+    b.add_argument("--images", type=int, default=20)
+    b.add_argument("--clips", type=int, default=10)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench_media)
+
+
+def cmd_train_faces(args: argparse.Namespace) -> int:
+    import torch
+
+    from monitor.media.face_model import DEFAULT_FACE_ARTEFACT
+    from monitor.training.faces import DATA, train_faces
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    meta = train_faces(args.out or DEFAULT_FACE_ARTEFACT, args.epochs, args.batch, args.lr, args.width, args.seed,
+                       args.data_dir or DATA, device, args.max_minutes)
+    print(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=1))
+    return 0
+
+
+def cmd_train_voice(args: argparse.Namespace) -> int:
+    from monitor.media.prosody import DEFAULT_VOICE_ARTEFACT
+    from monitor.training.voice import DATA, train_voice
+
+    meta = train_voice(args.out or DEFAULT_VOICE_ARTEFACT, args.data_dir or DATA)
+    print(json.dumps({k: v for k, v in meta.items() if k not in ("per_class", "confusion")}, indent=1))
+    return 0
+
+
+def cmd_eval_faces(args: argparse.Namespace) -> int:
+    from monitor.training.faces import eval_faces
+
+    try:
+        rep = eval_faces(args.data, args.model)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print(rep, args.json, f"faces CNN on {args.data} (n={rep['n']})", args.plot)
+    return 0
+
+
+def cmd_eval_voice(args: argparse.Namespace) -> int:
+    from monitor.training.voice import eval_voice
+
+    try:
+        rep = eval_voice(args.data, args.labels or args.data / "labels.tsv", args.model)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _print(rep, args.json, f"voice emotion on {args.data} (n={rep['n']})", args.plot)
+    return 0
+
+
+def cmd_eval_ocr(args: argparse.Namespace) -> int:
+    from monitor.training.media_eval import eval_ocr
+
+    _print(eval_ocr(args.n, args.seed), args.json, "OCR")
+    return 0
+
+
+def cmd_eval_asr(args: argparse.Namespace) -> int:
+    from monitor.training.media_eval import eval_asr
+
+    _print(eval_asr(args.n, args.seed), args.json, "ASR")
+    return 0
+
+
+def cmd_bench_media(args: argparse.Namespace) -> int:
+    from monitor.training.media_eval import bench_media
+
+    _print(bench_media(args.images, args.clips), args.json, "media bench")
+    return 0

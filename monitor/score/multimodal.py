@@ -1,0 +1,197 @@
+"""Scorer for posts with images and/or audio: media encoders + the text model on every piece of recognised text.
+
+Per post, evidence vectors (negative, neutral, positive) are collected per modality:
+  text         the post's own text                      (text model)
+  image_text   text read from its images by OCR          (text model)
+  speech_text  its audio's transcript (VAD + Whisper)     (text model)
+  face         expressions of faces in its images         (face CNN; FER emotions -> valence, see FACE_VALENCE)
+  voice        vocal emotion of its audio's speech        (Emo-DB model; emotions -> valence, prosody.VALENCE)
+Interim combination rule (until the fusion model): the weighted mean of the available vectors with WEIGHTS.
+A media item that cannot be decoded fails its post with the decoder's reason (bad_image, image_too_many_pixels,
+unsupported_image, bad_audio, audio_too_long), which the worker dead-letters. A media post with no usable evidence
+(no text, no face, no speech) is `unscored_modality`.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from monitor import LABELS
+from monitor.media import MediaError
+from monitor.types import Post
+
+log = logging.getLogger(__name__)
+WEIGHTS = {"text": 1.0, "image_text": 0.8, "speech_text": 0.8, "face": 0.5, "voice": 0.3}
+FACE_VALENCE = {"angry": (1, 0, 0), "disgust": (1, 0, 0), "fear": (1, 0, 0), "sad": (1, 0, 0),
+                "happy": (0, 0, 1), "neutral": (0, 1, 0), "surprise": (0, 1, 0)}
+
+
+def face_valence(probs: Sequence[float], classes: Sequence[str]) -> list[float]:
+    v = np.zeros(3)
+    for p, c in zip(probs, classes, strict=True):
+        v += p * np.asarray(FACE_VALENCE[c])
+    return (v / max(v.sum(), 1e-9)).round(4).tolist()
+
+
+def combine(by_modality: dict[str, list[float]]) -> tuple[float, float, float] | None:
+    if not by_modality:
+        return None
+    total = sum(WEIGHTS[m] for m in by_modality)
+    p = sum(WEIGHTS[m] * np.asarray(v) for m, v in by_modality.items()) / total
+    return float(p[0]), float(p[1]), float(p[2])
+
+
+class MultimodalScorer:
+    def __init__(self, text: Any) -> None:
+        from monitor.media.prosody import VoiceEmotionModel
+        from monitor.media.vision import face_model
+
+        self.text = text
+        self.faces: Any = None
+        self.voice: Any = None
+        try:
+            self.faces = face_model()
+        except FileNotFoundError:
+            log.warning("no face model artefact (run `monitor train faces`): faces are not scored")
+        try:
+            self.voice = VoiceEmotionModel()
+        except FileNotFoundError:
+            log.warning("no voice model artefact (run `monitor train voice`): vocal emotion is not scored")
+        self.name = text.name
+        parts = [text.version] + [m.version for m in (self.faces, self.voice) if m is not None]
+        self.version = "+".join(parts)
+
+    def score(self, posts: Sequence[Post]) -> list[ScoreResultT]:
+        from monitor.score.base import ScoreResult
+
+        media_idx = [i for i, p in enumerate(posts) if p.media]
+        if not media_idx:
+            return self.text.score(posts)
+        out: list[Any] = [None] * len(posts)
+        plain = [i for i in range(len(posts)) if i not in set(media_idx)]
+        for i, r in zip(plain, self.text.score([posts[i] for i in plain]), strict=True):
+            out[i] = r
+        decoded: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]] = {}
+        t0 = time.perf_counter()
+        for i in media_idx:
+            try:
+                decoded[i] = self._decode(posts[i])
+            except MediaError as e:
+                out[i] = ScoreResult(None, "error", sorted({m.kind for m in posts[i].media}), self.version,
+                                     error=e.detail, reason=e.reason)
+        t_decode = time.perf_counter() - t0
+        ok = [i for i in media_idx if i in decoded]
+        ev = self._encode(ok, decoded)
+        t_enc = time.perf_counter()
+        texts: list[tuple[int, str, str]] = []
+        for i in ok:
+            for mod, txt in (("text", posts[i].text or ""), ("image_text", ev[i]["ocr"]),
+                             ("speech_text", ev[i]["transcript"])):
+                if txt.strip():
+                    texts.append((i, mod, txt))
+        probs, errors = self._predict_texts([t for _, _, t in texts])
+        t_text = time.perf_counter() - t_enc
+        by: dict[int, dict[str, list[float]]] = {i: {} for i in ok}
+        failed: dict[int, str] = {}
+        for k, (i, mod, _) in enumerate(texts):
+            if k in errors:
+                failed[i] = errors[k]
+            else:
+                by[i][mod] = [round(float(x), 4) for x in probs[k]]
+        n = max(len(ok), 1)
+        for i in ok:
+            if i in failed:
+                out[i] = ScoreResult(None, "error", ["text"], self.version, error=failed[i])
+                continue
+            if ev[i]["face"] is not None and self.faces is not None:
+                by[i]["face"] = face_valence(ev[i]["face"], self.faces.classes)
+            if ev[i]["voice"] is not None:
+                by[i]["voice"] = ev[i]["voice"]
+            p = combine(by[i])
+            kinds = sorted({m.kind for m in posts[i].media} | ({"text"} if posts[i].text else set()))
+            secs = {"decode": t_decode / n, "image": ev[i]["seconds"].get("image", 0.0),
+                    "audio": ev[i]["seconds"].get("audio", 0.0), "text": t_text / n}
+            evidence = {k: ev[i][k] for k in ("faces", "arousal", "speech_s", "skipped_uris")}
+            evidence |= {"ocr": ev[i]["ocr"][:280], "transcript": ev[i]["transcript"][:280]}
+            if p is None:
+                out[i] = ScoreResult(None, "unscored_modality", kinds, self.version, seconds_by_modality=secs,
+                                     evidence=evidence)
+            else:
+                out[i] = ScoreResult(p, LABELS[int(np.argmax(p))], kinds, self.version, seconds_by_modality=secs,
+                                     by_modality=by[i], evidence=evidence)
+        return out
+
+    def _predict_texts(self, texts: list[str]) -> tuple[np.ndarray, dict[int, str]]:
+        if not texts:
+            return np.zeros((0, 3)), {}
+        try:
+            return np.asarray(self.text._predict(texts)), {}
+        except Exception:  # noqa: BLE001 - isolate the failing text
+            probs, errors = np.zeros((len(texts), 3)), {}
+            for k, t in enumerate(texts):
+                try:
+                    probs[k] = np.asarray(self.text._predict([t]))[0]
+                except Exception as exc:  # noqa: BLE001
+                    errors[k] = f"{type(exc).__name__}: {exc}"[:300]
+            return probs, errors
+
+    @staticmethod
+    def _decode(post: Post) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+        from monitor.media.audio import decode_audio
+        from monitor.media.image import decode_image
+
+        images, clips, uris = [], [], []
+        for k, m in enumerate(post.media):
+            if m.data is None:
+                uris.append(m.uri or "")
+                continue
+            raw = base64.b64decode(m.data)
+            try:
+                (images if m.kind == "image" else clips).append(
+                    decode_image(raw) if m.kind == "image" else decode_audio(raw))
+            except MediaError as e:
+                raise MediaError(e.reason, f"media[{k}]: {e.detail}") from e
+        return images, clips, uris
+
+    def _encode(self, ok: list[int], decoded: dict[int, Any]) -> dict[int, dict[str, Any]]:
+        from monitor.media.prosody import valence
+        from monitor.media.speech import speech_segments, transcribe
+        from monitor.media.vision import encode_images
+
+        flat = [(i, img) for i in ok for img in decoded[i][0]]
+        t0 = time.perf_counter()
+        img_ev = encode_images([img for _, img in flat]) if flat else []
+        t_img = (time.perf_counter() - t0) / max(len(ok), 1)
+        ev: dict[int, dict[str, Any]] = {}
+        for i in ok:
+            mine = [e for (j, _), e in zip(flat, img_ev, strict=True) if j == i]
+            faces = [e for e in mine if e.face_probs is not None]
+            nf = sum(e.faces for e in faces)
+            face = (np.sum([np.asarray(e.face_probs) * e.faces for e in faces], axis=0) / nf).tolist() if nf else None
+            t1 = time.perf_counter()
+            transcripts, voice_probs, speech_s = [], [], 0.0
+            for clip in decoded[i][1]:
+                segs = speech_segments(clip)
+                if not segs:
+                    continue
+                speech = np.concatenate([clip[a:b] for a, b in segs])
+                speech_s += len(speech) / 16000
+                transcripts.append(transcribe(clip))
+                if self.voice is not None:
+                    voice_probs.append(self.voice.predict([speech])[0])
+            voice, arousal = (valence(np.mean(voice_probs, axis=0), self.voice.classes) if voice_probs
+                              else (None, None))
+            ev[i] = {"ocr": " ".join(e.text for e in mine if e.text), "face": face, "faces": nf,
+                     "transcript": " ".join(t for t in transcripts if t), "voice": voice, "arousal": arousal,
+                     "speech_s": round(speech_s, 2), "skipped_uris": len(decoded[i][2]),
+                     "seconds": {"image": t_img if mine else 0.0, "audio": time.perf_counter() - t1}}
+        return ev
+
+
+ScoreResultT = Any

@@ -87,7 +87,10 @@ def test_pending_delivery_survives_worker_crash(stream_settings, workers):
     assert receiver.received == []
     receiver.down = False
     w2 = workers(s, env_extra=env)
-    got = wait_until(lambda: len({(p["fingerprint"], p["status"]) for p in receiver.received}) >= 2, timeout=90)
+    got = wait_until(lambda: len({(p["fingerprint"], p["status"]) for p in receiver.received}) >= 2, timeout=150)
     receiver.close()
-    assert got, f"pending deliveries lost across the crash (logs: {w1.log}, {w2.log})"
+    assert got, (f"pending deliveries lost across the crash: requests={receiver.requests} "
+                 f"received={[(p['status'], p['fingerprint']) for p in receiver.received]} "
+                 f"alerts topic={[(r['partition'], r['offset'], r['value']['status']) for r in read_all(s.bootstrap_servers, s.topic_alerts)]} "  # noqa: E501
+                 f"w2 log tail={w2.log.read_text()[-3000:]}")
     assert {p["status"] for p in receiver.received} == {"firing", "resolved"}

@@ -62,7 +62,47 @@ def test_any_json(obj):
 
 
 def test_committed_corpus_replays():
-    files = sorted(CORPUS.glob("*"))
+    files = sorted(f for f in CORPUS.glob("*") if f.is_file())
     assert len(files) >= 10
     reasons = {f.name: check(f.read_bytes()) for f in files}
     assert all(isinstance(r, DecodeFailure) for name, r in reasons.items() if name.startswith("bad-"))
+
+
+# --- media decoders: arbitrary / corrupt bytes end as a decoded array or a MediaError with a reason code ---
+
+MEDIA_REASONS = {"bad_image", "image_too_many_pixels", "unsupported_image", "bad_audio", "audio_too_long"}
+
+
+def check_media(raw: bytes) -> None:
+    import numpy as np
+
+    from monitor.media import MediaError
+    from monitor.media.audio import decode_audio
+    from monitor.media.image import decode_image
+
+    for fn in (decode_image, decode_audio):
+        try:
+            out = fn(raw)
+            assert isinstance(out, np.ndarray) and out.size < 50_000_000
+        except MediaError as e:
+            assert e.reason in MEDIA_REASONS and e.detail
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=4096))
+def test_media_decoders_on_arbitrary_bytes(raw):
+    check_media(raw)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"RIFF\x24\x00\x00\x00WAVEfmt ",
+                        b"fLaC", b"OggS", b"ID3\x03", b"RIFF\x00\x00\x00\x00WEBPVP8 "]), st.binary(max_size=2048))
+def test_media_decoders_on_corrupt_files_with_valid_magic(magic, tail):
+    check_media(magic + tail)
+
+
+def test_media_corpus_replays():
+    files = sorted((CORPUS / "media").iterdir())
+    assert len(files) >= 10
+    for f in files:
+        check_media(f.read_bytes())

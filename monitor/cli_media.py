@@ -54,6 +54,12 @@ def add_eval(evs: Any) -> None:
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", type=Path, default=None)
     v.set_defaults(func=cmd_eval_voice)
+    p = evs.add_parser("posts", help="multimodal posts (JSONL, posts.raw schema + label [+ kind]) through the "
+                                     "worker's decode -> encode -> score code; with a text-only ablation")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_posts)
     o = evs.add_parser("ocr", help="OCR character error rate on images rendered from dev-split sentences")
     o.add_argument("--n", type=int, default=100)
     o.add_argument("--seed", type=int, default=5)
@@ -64,6 +70,50 @@ def add_eval(evs: Any) -> None:
     a.add_argument("--seed", type=int, default=7)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_eval_asr)
+
+
+def add_compose(sub: Any) -> None:
+    c = sub.add_parser("compose", help="compose multimodal post sets from ../shared/data (train or dev sources)")
+    cs = c.add_subparsers(dest="what", required=True)
+    p = cs.add_parser("posts", help="JSONL posts with label and kind (see monitor/training/compose.py)")
+    p.add_argument("--split", choices=["train", "dev"], required=True)
+    p.add_argument("--n", type=int, default=700)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--kinds", default=",".join(("text", "image_text", "image_only", "face", "speech", "voice",
+                                                 "agree")))
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_compose_posts)
+
+
+def cmd_compose_posts(args: argparse.Namespace) -> int:
+    from monitor.training.compose import compose, write_jsonl
+
+    n = write_jsonl(compose(args.split, args.n, args.seed, tuple(args.kinds.split(","))), args.out)
+    print(f"wrote {n} posts to {args.out}")
+    return 0
+
+
+def cmd_eval_posts(args: argparse.Namespace) -> int:
+    from monitor.training.posts_eval import eval_posts
+
+    try:
+        rep = eval_posts(args.data, args.scorer)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rep))
+        return 0
+    from monitor.training.metrics import format_report
+
+    print(format_report({**rep, "labels": ["negative", "neutral", "positive"]}, f"posts {args.data} ({rep['model']})"))
+    abl = rep["ablation_text_only"]
+    print(f"text-only ablation: accuracy {abl['accuracy']:.4f}  macro-F1 {abl['macro_f1']:.4f}")
+    for k, v in rep.get("per_kind", {}).items():
+        print(f"  {k:<12} n={v['n']:<5} accuracy {v['accuracy']:.4f}  macro-F1 {v['macro_f1']:.4f}  "
+              f"text-only accuracy {v['text_only_accuracy']:.4f}")
+    print(f"invalid (would be dead-lettered): {rep['invalid']}  unscored: {rep['unscored']}")
+    return 0
 
 
 def add_bench(sub: Any) -> None:

@@ -48,6 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     en.set_defaults(func=cmd_eval_nab)
     cli_media.add_eval(evs)
     cli_media.add_bench(sub)
+    cli_media.add_compose(sub)
 
     rs = evs.add_parser("rate-sim", help="recall / false alarms / delay of the rate detector on simulated topics")
     rs.add_argument("--days", type=float, default=3.0)

@@ -6,7 +6,9 @@ Per post, evidence vectors (negative, neutral, positive) are collected per modal
   speech_text  its audio's transcript (VAD + Whisper)     (text model)
   face         expressions of faces in its images         (face CNN; FER emotions -> valence, see FACE_VALENCE)
   voice        vocal emotion of its audio's speech        (Emo-DB model; emotions -> valence, prosody.VALENCE)
-Interim combination rule (until the fusion model): the weighted mean of the available vectors with WEIGHTS.
+Interim combination rule (until the learned fusion model): a confidence-gated weighted mean of the available
+vectors, weight = WEIGHTS[modality] * (0.2 + 1 - p_neutral), so that a neutral filler caption ("look at this")
+does not outvote a polarised image, transcript, face or voice, while all-neutral evidence stays neutral.
 A media item that cannot be decoded fails its post with the decoder's reason (bad_image, image_too_many_pixels,
 unsupported_image, bad_audio, audio_too_long), which the worker dead-letters. A media post with no usable evidence
 (no text, no face, no speech) is `unscored_modality`.
@@ -27,7 +29,7 @@ from monitor.media import MediaError
 from monitor.types import Post
 
 log = logging.getLogger(__name__)
-WEIGHTS = {"text": 1.0, "image_text": 0.8, "speech_text": 0.8, "face": 0.5, "voice": 0.3}
+WEIGHTS = {"text": 1.0, "image_text": 1.0, "speech_text": 0.6, "face": 0.8, "voice": 0.8}
 FACE_VALENCE = {"angry": (1, 0, 0), "disgust": (1, 0, 0), "fear": (1, 0, 0), "sad": (1, 0, 0),
                 "happy": (0, 0, 1), "neutral": (0, 1, 0), "surprise": (0, 1, 0)}
 
@@ -42,8 +44,9 @@ def face_valence(probs: Sequence[float], classes: Sequence[str]) -> list[float]:
 def combine(by_modality: dict[str, list[float]]) -> tuple[float, float, float] | None:
     if not by_modality:
         return None
-    total = sum(WEIGHTS[m] for m in by_modality)
-    p = sum(WEIGHTS[m] * np.asarray(v) for m, v in by_modality.items()) / total
+    w = {m: WEIGHTS[m] * (1.2 - float(v[1])) for m, v in by_modality.items()}
+    total = sum(w.values())
+    p = sum(w[m] * np.asarray(v) for m, v in by_modality.items()) / total
     return float(p[0]), float(p[1]), float(p[2])
 
 
@@ -184,7 +187,7 @@ class MultimodalScorer:
                 speech_s += len(speech) / 16000
                 transcripts.append(transcribe(clip))
                 if self.voice is not None:
-                    voice_probs.append(self.voice.predict([speech])[0])
+                    voice_probs.append(self.voice.predict([clip])[0])  # as trained: the whole clip
             voice, arousal = (valence(np.mean(voice_probs, axis=0), self.voice.classes) if voice_probs
                               else (None, None))
             ev[i] = {"ocr": " ".join(e.text for e in mine if e.text), "face": face, "faces": nf,

@@ -60,6 +60,7 @@ class Settings(BaseModel):
     data_dir: str | None = None
     allow_remote_media: bool = False
     remote_media_allowlist: list[str] = Field(default_factory=list)
+    remote_media_allow_private: bool = False
     limits: Limits = Field(default_factory=Limits)
     detect_warmup_windows: int = 30
     detect_min_posts: int = 10

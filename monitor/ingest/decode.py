@@ -15,7 +15,8 @@ from monitor.types import Post
 
 REASONS = ("too_large", "invalid_json", "schema", "no_content", "bad_base64", "media_too_large",
            "too_many_media", "text_too_long", "remote_media_disabled", "uri_not_allowed", "bad_mime",
-           "scorer_error", "bad_image", "image_too_many_pixels", "unsupported_image", "bad_audio", "audio_too_long")
+           "scorer_error", "bad_image", "image_too_many_pixels", "unsupported_image", "bad_audio", "audio_too_long",
+           "fetch_failed", "uri_private_address")
 MIME_PREFIX = {"image": "image/", "audio": "audio/"}
 
 

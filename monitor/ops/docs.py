@@ -43,6 +43,7 @@ FIELD_DOCS: dict[str, str] = {
     "data_dir": "Faust data directory (default: <app_id>-data in the working directory).",
     "allow_remote_media": "Fetch media given by uri (off: such media are dead-lettered).",
     "remote_media_allowlist": "Hosts media may be fetched from when allow_remote_media is on.",
+    "remote_media_allow_private": "Allow fetching from private / loopback addresses (tests only; SSRF guard).",
     "limits": "Input limits (see the limits.* rows).",
     "detect_warmup_windows": "Windows of a topic before the spike detector may fire.",
     "detect_min_posts": "Minimum posts in a window for the rate test.",

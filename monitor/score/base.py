@@ -128,7 +128,7 @@ def _with_media(text: TextScorer, settings: Settings) -> Scorer:
     try:
         from monitor.score.multimodal import MultimodalScorer
 
-        return MultimodalScorer(text)
+        return MultimodalScorer(text, settings)
     except ImportError as exc:  # pragma: no cover - a text-only install
         log.warning("media encoders unavailable (%s): media-only posts stay unscored", exc)
         return text

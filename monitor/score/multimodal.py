@@ -51,7 +51,8 @@ def combine(by_modality: dict[str, list[float]]) -> tuple[float, float, float] |
 
 
 class MultimodalScorer:
-    def __init__(self, text: Any) -> None:
+    def __init__(self, text: Any, settings: Any = None) -> None:
+        self.settings = settings
         from monitor.media.prosody import VoiceEmotionModel
         from monitor.media.vision import face_model
 
@@ -84,7 +85,7 @@ class MultimodalScorer:
         t0 = time.perf_counter()
         for i in media_idx:
             try:
-                decoded[i] = self._decode(posts[i])
+                decoded[i] = self._decode(posts[i], self.settings)
             except MediaError as e:
                 out[i] = ScoreResult(None, "error", sorted({m.kind for m in posts[i].media}), self.version,
                                      error=e.detail, reason=e.reason)
@@ -145,17 +146,23 @@ class MultimodalScorer:
             return probs, errors
 
     @staticmethod
-    def _decode(post: Post) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    def _decode(post: Post, settings: Any = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
         from monitor.media.audio import decode_audio
         from monitor.media.image import decode_image
 
         images, clips, uris = [], [], []
         for k, m in enumerate(post.media):
-            if m.data is None:
-                uris.append(m.uri or "")
-                continue
-            raw = base64.b64decode(m.data)
             try:
+                if m.data is None:
+                    if settings is None or not settings.allow_remote_media:
+                        uris.append(m.uri or "")
+                        continue
+                    from monitor.media.fetch import fetch
+
+                    raw = fetch(m.uri or "", settings.remote_media_allowlist, settings.limits.max_media_bytes,
+                                allow_private=settings.remote_media_allow_private)
+                else:
+                    raw = base64.b64decode(m.data)
                 (images if m.kind == "image" else clips).append(
                     decode_image(raw) if m.kind == "image" else decode_audio(raw))
             except MediaError as e:

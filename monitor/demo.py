@@ -143,7 +143,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     wall_total = args.duration or 3600.0
     event_total = wall_total * args.speedup
-    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup,
+    # media shares sized for a 2-core CPU: OCR costs ~1 s of CPU per image, ASR ~0.3 s per clip
+    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=0.02, audio_share=0.01,
                       start_ms=int(time.time() * 1000 - event_total * 1000) // 60_000 * 60_000)
     spec.spikes = demo_spikes(event_total)
     produced = Counter()
@@ -172,7 +173,7 @@ def run_demo(args: argparse.Namespace) -> int:
         prod.close()
     total = sum(produced.values())
     console.print(f"stream stopped after {time.monotonic() - t0:.0f} s: {total} produced; draining...")
-    drain_deadline = time.monotonic() + 60
+    drain_deadline = time.monotonic() + 120
     while time.monotonic() < drain_deadline:
         with col.lock:
             done = len(col.scored_ids) + sum(col.dlq.values())

@@ -34,6 +34,9 @@ def add_train(trs: Any) -> None:
     f.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes (best epoch kept)")
     f.add_argument("--data-dir", type=Path, default=None, help="folder with fer2013_{train,dev}.npz")
     f.set_defaults(func=cmd_train_faces)
+    a = trs.add_parser("align", help="project face and voice vectors into the text encoder's space")
+    a.add_argument("--out", type=Path, default=None)
+    a.set_defaults(func=cmd_train_align)
     v = trs.add_parser("voice", help="train the vocal-emotion model on Emo-DB (leave-one-speaker-out)")
     v.add_argument("--out", type=Path, default=None)
     v.add_argument("--data-dir", type=Path, default=None, help="folder with the Emo-DB wavs and labels.tsv")
@@ -134,6 +137,13 @@ def cmd_train_faces(args: argparse.Namespace) -> int:
     meta = train_faces(args.out or DEFAULT_FACE_ARTEFACT, args.epochs, args.batch, args.lr, args.width, args.seed,
                        args.data_dir or DATA, device, args.max_minutes)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=1))
+    return 0
+
+
+def cmd_train_align(args: argparse.Namespace) -> int:
+    from monitor.training.align import DEFAULT_ALIGN_ARTEFACT, train_align
+
+    print(json.dumps(train_align(args.out or DEFAULT_ALIGN_ARTEFACT), indent=1))
     return 0
 
 

@@ -29,7 +29,9 @@ from monitor.media import MediaError
 from monitor.types import Post
 
 log = logging.getLogger(__name__)
-WEIGHTS = {"text": 1.0, "image_text": 1.0, "speech_text": 0.6, "face": 0.8, "voice": 0.8}
+# Selected on a composed tuning set (`monitor compose posts --split dev --n 140 --seed 2`, dev sources) by grid
+# search, leaving out its Emo-DB `voice` posts (in-sample for the voice model); reported on a separate seed-1 set.
+WEIGHTS = {"text": 1.0, "image_text": 1.5, "speech_text": 1.5, "face": 0.8, "voice": 0.2}
 FACE_VALENCE = {"angry": (1, 0, 0), "disgust": (1, 0, 0), "fear": (1, 0, 0), "sad": (1, 0, 0),
                 "happy": (0, 0, 1), "neutral": (0, 1, 0), "surprise": (0, 1, 0)}
 

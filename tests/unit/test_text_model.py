@@ -77,6 +77,10 @@ def test_build_scorer_falls_back_to_vader_without_artefact(tmp_path):
              Post(id="b", created_at=0, media=[{"kind": "image", "data": "AAAA"}])]
     res = scorer.score(posts)
     assert res[0].label == "positive" and res[0].modalities == ["text"] and res[0].model.startswith("vader")
+    assert res[1].error and res[1].reason == "bad_image"  # "AAAA" is not an image: dead-lettered by the worker
+    text_only = build_scorer(Settings.load(None, env={}, text_model_dir=str(tmp_path / "missing"),
+                                           media_encoders=False))
+    res = text_only.score(posts)
     assert res[1].label == "unscored_modality" and res[1].probs is None and res[1].modalities == ["image"]
     with pytest.raises(FileNotFoundError):
         build_scorer(Settings.load(None, env={}, text_model_dir=str(tmp_path / "missing"), scorer="text"))

@@ -144,7 +144,7 @@ def run_demo(args: argparse.Namespace) -> int:
     wall_total = args.duration or 3600.0
     event_total = wall_total * args.speedup
     # media shares sized for a 2-core CPU: OCR costs ~1 s of CPU per image, ASR ~0.3 s per clip
-    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=0.02, audio_share=0.01,
+    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=0.012, audio_share=0.006,
                       start_ms=int(time.time() * 1000 - event_total * 1000) // 60_000 * 60_000)
     spec.spikes = demo_spikes(event_total)
     produced = Counter()
@@ -173,12 +173,15 @@ def run_demo(args: argparse.Namespace) -> int:
         prod.close()
     total = sum(produced.values())
     console.print(f"stream stopped after {time.monotonic() - t0:.0f} s: {total} produced; draining...")
-    drain_deadline = time.monotonic() + 120
-    while time.monotonic() < drain_deadline:
+    # drain: wait while the worker makes progress (media posts are slow on a small CPU), at most 10 minutes
+    last_done, last_progress, hard_deadline = -1, time.monotonic(), time.monotonic() + 600
+    while time.monotonic() < hard_deadline and time.monotonic() - last_progress < 60:
         with col.lock:
             done = len(col.scored_ids) + sum(col.dlq.values())
         if done >= total:
             break
+        if done != last_done:
+            last_done, last_progress = done, time.monotonic()
         time.sleep(0.5)
     time.sleep(2.5)  # last watermark tick and window closes
     console.print(view(col, spec.spikes, spec.start_ms, total))

@@ -236,17 +236,19 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
 
     @app.timer(settings.lag_interval_s)
     async def consumer_lag() -> None:
-        """Per assigned partition: end offset (high watermark) minus this consumer's position."""
+        """Per assigned partition: high watermark minus the next offset to read. Passive: reads the consumer's own
+        bookkeeping (the high watermark of the last fetch, the last offset read); sends no request and never moves a
+        position (an active position() probe raced with Faust's seek to committed offsets after a rebalance)."""
         consumer = app.consumer
-        tps = list(consumer.assignment())
-        if not tps:
-            return
         try:
-            ends = await consumer.highwaters(*tps)
-            for tp in tps:
-                pos = await consumer.position(tp)
-                if pos is not None and tp in ends:
-                    metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, ends[tp] - pos))
+            for tp in list(consumer.assignment()):
+                hw = consumer.highwater(tp)
+                read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust's own per-partition read position
+                if hw is None:
+                    continue
+                nxt = (read + 1) if read is not None else consumer._committed_offset.get(tp)  # noqa: SLF001
+                if nxt is not None:
+                    metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - nxt))
         except Exception as exc:  # noqa: BLE001 - a metrics probe never takes the worker down
             log.debug("consumer lag probe failed: %s", exc)
 

@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Any
 
 
+def _run(fn: Any, *args: Any) -> dict[str, Any] | None:
+    """Run an evaluation; bad input files end as a one-line error (exit code 2), not a traceback."""
+    try:
+        return fn(*args)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def _print(rep: dict[str, Any], as_json: bool, title: str, plot: Path | None = None) -> None:
     from monitor.training.metrics import format_report, plot_confusion
 
@@ -99,10 +108,8 @@ def cmd_compose_posts(args: argparse.Namespace) -> int:
 def cmd_eval_posts(args: argparse.Namespace) -> int:
     from monitor.training.posts_eval import eval_posts
 
-    try:
-        rep = eval_posts(args.data, args.scorer)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    rep = _run(eval_posts, args.data, args.scorer)
+    if rep is None:
         return 2
     if args.json:
         print(json.dumps(rep))
@@ -159,10 +166,8 @@ def cmd_train_voice(args: argparse.Namespace) -> int:
 def cmd_eval_faces(args: argparse.Namespace) -> int:
     from monitor.training.faces import eval_faces
 
-    try:
-        rep = eval_faces(args.data, args.model)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    rep = _run(eval_faces, args.data, args.model)
+    if rep is None:
         return 2
     _print(rep, args.json, f"faces CNN on {args.data} (n={rep['n']})", args.plot)
     return 0
@@ -171,10 +176,8 @@ def cmd_eval_faces(args: argparse.Namespace) -> int:
 def cmd_eval_voice(args: argparse.Namespace) -> int:
     from monitor.training.voice import eval_voice
 
-    try:
-        rep = eval_voice(args.data, args.labels or args.data / "labels.tsv", args.model)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    rep = _run(eval_voice, args.data, args.labels or args.data / "labels.tsv", args.model)
+    if rep is None:
         return 2
     _print(rep, args.json, f"voice emotion on {args.data} (n={rep['n']})", args.plot)
     return 0

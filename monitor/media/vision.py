@@ -119,8 +119,10 @@ def visual_stats(rgb: np.ndarray) -> np.ndarray:
                      float((s < 0.1).mean()), float(np.abs(rg).mean() / 255)], dtype=np.float32)
 
 
-def encode_images(images: list[np.ndarray], do_ocr: bool = True) -> list[ImageEvidence]:
-    """Batch: OCR per image, faces of all images through the CNN in one batch, whole-image CNN embeddings."""
+def encode_images(images: list[np.ndarray], do_ocr: bool = True, visual: bool = True) -> list[ImageEvidence]:
+    """Batch: OCR per image, faces of all images through the CNN in one batch, and (visual=True) the visual
+    embedding: statistics + whole-image CNN embedding. The worker passes visual=False until the fusion model
+    consumes the embedding, so no unused work sits on its per-post path."""
     import time
 
     import cv2
@@ -137,18 +139,19 @@ def encode_images(images: list[np.ndarray], do_ocr: bool = True) -> list[ImageEv
             crops.append(c)
             owner.append(i)
     whole = [cv2.resize(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
-             for img in images]
+             for img in images] if visual else []
     try:
         model = face_model()
     except FileNotFoundError:  # no trained face model: no face evidence, zero CNN embedding
         model, crops, owner = None, [], []
     probs, _ = model.predict(np.stack(crops)) if crops and model else (np.zeros((0, 7)), None)
-    _, emb = model.predict(np.stack(whole)) if images and model else (None, np.zeros((len(images), 128)))
+    _, emb = model.predict(np.stack(whole)) if whole and model else (None, np.zeros((len(images), 128)))
     for i, ev in enumerate(out):
         mine = [probs[k] for k, o in enumerate(owner) if o == i]
         ev.faces = len(mine)
         ev.face_probs = np.mean(mine, axis=0).round(4).tolist() if mine else None
-        ev.visual = np.concatenate([visual_stats(images[i]), emb[i]]).round(4).tolist()
+        if visual:
+            ev.visual = np.concatenate([visual_stats(images[i]), emb[i]]).round(4).tolist()
     t2 = time.perf_counter()
     n = max(len(images), 1)
     for ev in out:

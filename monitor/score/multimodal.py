@@ -80,7 +80,8 @@ class MultimodalScorer:
         if not media_idx:
             return self.text.score(posts)
         out: list[Any] = [None] * len(posts)
-        plain = [i for i in range(len(posts)) if i not in set(media_idx)]
+        with_media = set(media_idx)
+        plain = [i for i in range(len(posts)) if i not in with_media]
         for i, r in zip(plain, self.text.score([posts[i] for i in plain]), strict=True):
             out[i] = r
         decoded: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]] = {}
@@ -178,7 +179,7 @@ class MultimodalScorer:
 
         flat = [(i, img) for i in ok for img in decoded[i][0]]
         t0 = time.perf_counter()
-        img_ev = encode_images([img for _, img in flat]) if flat else []
+        img_ev = encode_images([img for _, img in flat], visual=False) if flat else []
         t_img = (time.perf_counter() - t0) / max(len(ok), 1)
         ev: dict[int, dict[str, Any]] = {}
         for i in ok:

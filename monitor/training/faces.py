@@ -23,7 +23,7 @@ from monitor.media.face_model import (
     FaceNet,
     save_face_model,
 )
-from monitor.training.metrics import classification_report
+from monitor.training.metrics import classification_report, fit_temperature
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "image"
 
@@ -50,22 +50,6 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         cy, cx = torch.randint(0, 48, (2,), generator=gen).tolist()
         x[erase, :, max(0, cy - 6):cy + 6, max(0, cx - 6):cx + 6] = 0.5
     return x
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    lg = torch.tensor(logits, dtype=torch.float64)
-    y = torch.tensor(labels)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(lg / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.detach().exp().item())
 
 
 @torch.inference_mode()

@@ -35,6 +35,25 @@ def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], n_bins:
     return float(ece)
 
 
+def fit_temperature(logits: np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
+    """Single temperature minimising the NLL of held-out logits (LBFGS on log T). Used by every trainer."""
+    import torch
+
+    lg = torch.tensor(np.asarray(logits), dtype=torch.float64)
+    y = torch.tensor(np.asarray(labels), dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(lg / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp().item())
+
+
 def classification_report(
     y_true: Sequence[int],
     y_pred: Sequence[int],

@@ -29,7 +29,7 @@ from monitor.score.text_model import (
     resolve_device,
     save_artefact,
 )
-from monitor.training.metrics import classification_report, format_report
+from monitor.training.metrics import classification_report, fit_temperature, format_report
 from monitor.training.text_data import CARVE_FRACTION, Example, load_splits
 
 
@@ -103,23 +103,6 @@ def predict_logits(net: SentimentNet, seqs: list[list[int]], device: torch.devic
             logits = net(ids, mask)
         out[idx] = logits.float().cpu().numpy()
     return out
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Single temperature minimising dev NLL (LBFGS on log T)."""
-    lg = torch.tensor(logits, dtype=torch.float64)
-    y = torch.tensor(labels, dtype=torch.long)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(lg / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.exp().item())
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

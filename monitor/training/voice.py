@@ -18,7 +18,7 @@ import torch
 
 from monitor.media.audio import decode_audio
 from monitor.media.prosody import DEFAULT_VOICE_ARTEFACT, EMODB_CLASSES, VoiceEmotionModel, features
-from monitor.training.metrics import classification_report
+from monitor.training.metrics import classification_report, fit_temperature
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "audio" / "emodb"
 
@@ -73,8 +73,6 @@ def loso(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, l2: float, k: int) 
 
 
 def train_voice(out: Path = DEFAULT_VOICE_ARTEFACT, data_dir: Path = DATA) -> dict[str, Any]:
-    from monitor.training.faces import fit_temperature
-
     files, clips, emotions, speakers = load_clips(data_dir)
     classes = EMODB_CLASSES
     y = np.array([classes.index(e) for e in emotions])

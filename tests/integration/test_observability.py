@@ -8,6 +8,7 @@ import random
 import subprocess
 import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from .helpers import BASE_MS, INVALID, closer
 from .promstack import PromStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXT = {"negative": "terrible awful crash, I hate this", "neutral": "the meeting is on Tuesday",
         "positive": "great wonderful gains, love it"}
@@ -92,7 +94,7 @@ def test_prometheus_and_worker_alerts_end_to_end(stream_settings, workers, tmp_p
         # every dashboard query runs without error; the core panels return data
         empty, errors = [], []
         for name in ("overview.json", "sentiment.json"):
-            d = json.loads(open(f"dashboards/{name}").read())
+            d = json.loads((ROOT / "dashboards" / name).read_text())
             for title, expr in panel_queries(d):
                 q = expr.replace("$__rate_interval", "1m").replace("$topic", ".*")
                 res = stack.query(q)

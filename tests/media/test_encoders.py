@@ -64,7 +64,10 @@ def test_voice_emotion_on_emodb_clips():
     assert probs.shape == (40, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
     v, arousal = valence(probs[0], m.classes)
     assert len(v) == 3 and abs(sum(v) - 1) < 1e-3 and 0 <= arousal <= 1
-    assert m.meta["loso_accuracy"] >= 0.7  # the recorded leave-speakers-out figure of the shipped model
+    # the decode + feature path the worker uses must reproduce what the model was trained on: these clips were in
+    # its training data, so a feature-extraction mismatch (sample rate, normalisation) shows as a collapse here
+    truth = [m.classes.index(r["emotion"]) for r in rows]
+    assert (probs.argmax(1) == truth).mean() > 0.6
 
 
 def test_vad_and_asr_on_espeak_speech():

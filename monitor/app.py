@@ -24,7 +24,7 @@ from typing import Any
 
 import faust
 
-from monitor import __version__
+from monitor import __version__, faust_patches
 from monitor.aggregate.watermark import PartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
@@ -58,6 +58,13 @@ def dlq_value(reason: str, detail: str, raw: bytes | None, topic: str, partition
             "time": datetime.now(UTC).isoformat()}
 
 
+def negative_drivers(by_modality: dict[str, list[float]], contributions: dict[str, float]) -> list[str]:
+    """Modalities that carried the negative evidence: negative is their strongest class and (when the fusion
+    recorded contributions) they hold at least 15 % of the attention."""
+    return [m for m, v in by_modality.items()
+            if v and v[0] == max(v) and (not contributions or contributions.get(m, 0.0) >= 0.15)]
+
+
 def broker_credentials(settings: Settings) -> Any:
     """Faust credentials from the settings (None for PLAINTEXT)."""
     proto = settings.security_protocol
@@ -70,6 +77,7 @@ def broker_credentials(settings: Settings) -> Any:
 
 
 def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[], Scorer]) -> faust.App:
+    faust_patches.install()
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.bootstrap_servers.split(",")],
@@ -208,13 +216,13 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             await scored_topic.send(key=post.id.encode(), force=True, value={
                 "id": post.id, "topics": topics, "event_ms": ts, "source": post.source, "probs": probs,
                 "label": res.label, "modalities": res.modalities, "model": res.model, "latency_s": latency,
-                "text": (post.text or "")[:280], "by_modality": res.by_modality, "evidence": res.evidence})
+                "text": (post.text or "")[:280], "by_modality": res.by_modality, "evidence": res.evidence,
+                "contributions": res.contributions})
             score = probs.get("positive", 0.0) - probs.get("negative", 0.0)
             value = {"id": post.id, "ts": ts, "label": res.label, "score": score}
             if res.label == "negative":  # explanation material travels with negatives only
                 value.update({"pn": probs["negative"], "src": post.source, "tx": (post.text or "")[:140],
-                              "mod": [m for m, v in res.by_modality.items() if v and v[0] == max(v)]
-                              or res.modalities})
+                              "mod": negative_drivers(res.by_modality, res.contributions) or res.modalities})
             for t in topics:
                 await bytopic.send(key=t, force=True, value={**value, "topic": t})
             metrics.posts_scored.labels(res.label).inc()
@@ -327,7 +335,11 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             import aiohttp
 
             async with aiohttp.ClientSession() as session:
-                async for record in stream:
-                    await asyncio.gather(*(deliver(session, t, record, policy, metrics) for t in targets))
+                async for event in stream.events():
+                    record, msg = event.value, event.message
+                    log.info("delivering alert %s/%s (partition %d, offset %d)", record.get("fingerprint"),
+                             record.get("status"), msg.partition, msg.offset)
+                    verdicts = await asyncio.gather(*(deliver(session, t, record, policy, metrics) for t in targets))
+                    log.info("alert %s/%s: %s", record.get("fingerprint"), record.get("status"), verdicts)
 
     return app

@@ -69,11 +69,11 @@ def test_spike_raises_one_alert_delivered_through_a_flaky_webhook(stream_setting
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known intermittent bug (issue #8): in 3 of 4 fresh-clone CI runs on "
-                   "2026-11-26 the restarted worker never re-read the undelivered alerts (requests=2, alerts at "
-                   "offsets 0-1, nothing redelivered); passes locally. Under investigation, not fixed.")
 def test_pending_delivery_survives_worker_crash(stream_settings, workers):
-    """Receiver down -> worker killed (-9) with undelivered alerts -> receiver up, new worker: alerts arrive."""
+    """Receiver down -> worker killed (-9) with undelivered alerts -> receiver up, new worker: alerts arrive.
+
+    Regression test for a Faust race (monitor/faust_patches.py): the alerts partition had no committed offset, the
+    restarted worker's early fetch ran before the seek to committed offsets and the pending alerts were skipped."""
     from monitor.alert.receiver import WebhookReceiver
 
     s = stream_settings

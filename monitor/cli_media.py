@@ -46,6 +46,13 @@ def add_train(trs: Any) -> None:
     a = trs.add_parser("align", help="project face and voice vectors into the text encoder's space")
     a.add_argument("--out", type=Path, default=None)
     a.set_defaults(func=cmd_train_align)
+    f = trs.add_parser("fusion", help="compose train/dev posts, encode them, train + calibrate the attention fusion")
+    f.add_argument("--n-train", type=int, default=1400, help="composed train posts (default 1400)")
+    f.add_argument("--n-dev", type=int, default=350, help="composed dev posts (default 350)")
+    f.add_argument("--seed", type=int, default=2)
+    f.add_argument("--out", type=Path, default=None, help="artefact folder (default monitor/models/fusion)")
+    f.add_argument("--report", type=Path, default=None, help="also write the full report JSON here")
+    f.set_defaults(func=cmd_train_fusion)
     v = trs.add_parser("voice", help="train the vocal-emotion model on Emo-DB (leave-one-speaker-out)")
     v.add_argument("--out", type=Path, default=None)
     v.add_argument("--data-dir", type=Path, default=None, help="folder with the Emo-DB wavs and labels.tsv")
@@ -201,4 +208,17 @@ def cmd_bench_media(args: argparse.Namespace) -> int:
     from monitor.training.media_eval import bench_media
 
     _print(bench_media(args.images, args.clips), args.json, "media bench")
+    return 0
+
+
+def cmd_train_fusion(args: argparse.Namespace) -> int:
+    from monitor.score.fusion import DEFAULT_FUSION_ARTEFACT
+    from monitor.training.fusion import train_fusion
+
+    rep = train_fusion(args.n_train, args.n_dev, args.seed, args.out or DEFAULT_FUSION_ARTEFACT)
+    text = json.dumps(rep, indent=1)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(text + "\n")
+    print(text)
     return 0

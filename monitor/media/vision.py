@@ -23,6 +23,7 @@ class ImageEvidence:
     ocr_confidence: float = 0.0
     faces: int = 0
     face_probs: list[float] | None = None  # mean expression probabilities over faces (FER_CLASSES order)
+    face_emb: list[float] | None = None  # mean face-CNN embedding over faces (input of the alignment)
     visual: list[float] = field(default_factory=list)  # visual embedding (STATS_DIM + 128)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -144,12 +145,14 @@ def encode_images(images: list[np.ndarray], do_ocr: bool = True, visual: bool = 
         model = face_model()
     except FileNotFoundError:  # no trained face model: no face evidence, zero CNN embedding
         model, crops, owner = None, [], []
-    probs, _ = model.predict(np.stack(crops)) if crops and model else (np.zeros((0, 7)), None)
+    probs, crop_emb = model.predict(np.stack(crops)) if crops and model else (np.zeros((0, 7)), np.zeros((0, 128)))
     _, emb = model.predict(np.stack(whole)) if whole and model else (None, np.zeros((len(images), 128)))
     for i, ev in enumerate(out):
         mine = [probs[k] for k, o in enumerate(owner) if o == i]
         ev.faces = len(mine)
         ev.face_probs = np.mean(mine, axis=0).round(4).tolist() if mine else None
+        mine_emb = [crop_emb[k] for k, o in enumerate(owner) if o == i]
+        ev.face_emb = np.mean(mine_emb, axis=0).tolist() if mine_emb else None
         if visual:
             ev.visual = np.concatenate([visual_stats(images[i]), emb[i]]).round(4).tolist()
     t2 = time.perf_counter()

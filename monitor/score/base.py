@@ -31,6 +31,7 @@ class ScoreResult:
     reason: str = "scorer_error"  # DLQ reason code when error is set (e.g. bad_image, audio_too_long)
     by_modality: dict[str, list[float]] = field(default_factory=dict)  # per-modality (neg, neu, pos) evidence
     evidence: dict[str, object] = field(default_factory=dict)  # OCR text, transcript, faces, arousal ...
+    contributions: dict[str, float] = field(default_factory=dict)  # fusion attention weight per modality (sum 1)
 
 
 class Scorer(Protocol):

@@ -6,9 +6,11 @@ Per post, evidence vectors (negative, neutral, positive) are collected per modal
   speech_text  its audio's transcript (VAD + Whisper)     (text model)
   face         expressions of faces in its images         (face CNN; FER emotions -> valence, see FACE_VALENCE)
   voice        vocal emotion of its audio's speech        (Emo-DB model; emotions -> valence, prosody.VALENCE)
-Interim combination rule (until the learned fusion model): a confidence-gated weighted mean of the available
-vectors, weight = WEIGHTS[modality] * (0.2 + 1 - p_neutral), so that a neutral filler caption ("look at this")
-does not outvote a polarised image, transcript, face or voice, while all-neutral evidence stays neutral.
+Combination: the learned fusion model (`monitor.score.fusion`, artefact monitor/models/fusion, `monitor train
+fusion`) over modality tokens (evidence + aligned-space similarities + quality) with a presence mask; its attention
+weights are recorded per post as `contributions`. Without that artefact, the fallback rule: a confidence-gated
+weighted mean, weight = WEIGHTS[modality] * (0.2 + 1 - p_neutral), so that a neutral filler caption ("look at
+this") does not outvote a polarised image, transcript, face or voice, while all-neutral evidence stays neutral.
 A media item that cannot be decoded fails its post with the decoder's reason (bad_image, image_too_many_pixels,
 unsupported_image, bad_audio, audio_too_long), which the worker dead-letters. A media post with no usable evidence
 (no text, no face, no speech) is `unscored_modality`.
@@ -52,6 +54,17 @@ def combine(by_modality: dict[str, list[float]]) -> tuple[float, float, float] |
     return float(p[0]), float(p[1]), float(p[2])
 
 
+def combine_weights(by_modality: dict[str, list[float]]) -> dict[str, float]:
+    """The fallback rule's normalised weights (its per-modality contributions)."""
+    w = {m: WEIGHTS[m] * (1.2 - float(v[1])) for m, v in by_modality.items()}
+    total = sum(w.values()) or 1.0
+    return {m: round(x / total, 4) for m, x in w.items()}
+
+
+def _text_quality(text: str) -> float:
+    return round(min(float(np.log1p(len(text.strip()))) / 6.0, 1.0), 4)
+
+
 class MultimodalScorer:
     def __init__(self, text: Any, settings: Any = None) -> None:
         self.settings = settings
@@ -69,13 +82,23 @@ class MultimodalScorer:
             self.voice = VoiceEmotionModel()
         except FileNotFoundError:
             log.warning("no voice model artefact (run `monitor train voice`): vocal emotion is not scored")
+        from monitor.score.fusion import Aligner, FusionModel
+
+        self.aligner: Any = None
+        self.fusion: Any = None
+        try:
+            self.aligner = Aligner()
+        except FileNotFoundError:
+            log.warning("no alignment artefact (run `monitor train align`): no aligned-space features")
+        if FusionModel.available() and self.aligner is not None:
+            self.fusion = FusionModel()
+        else:
+            log.warning("no fusion model artefact (run `monitor train fusion`): the fallback combination rule is used")
         self.name = text.name
-        parts = [text.version] + [m.version for m in (self.faces, self.voice) if m is not None]
+        parts = [text.version] + [m.version for m in (self.faces, self.voice, self.fusion) if m is not None]
         self.version = "+".join(parts)
 
     def score(self, posts: Sequence[Post]) -> list[ScoreResultT]:
-        from monitor.score.base import ScoreResult
-
         media_idx = [i for i, p in enumerate(posts) if p.media]
         if not media_idx:
             return self.text.score(posts)
@@ -84,6 +107,26 @@ class MultimodalScorer:
         plain = [i for i in range(len(posts)) if i not in with_media]
         for i, r in zip(plain, self.text.score([posts[i] for i in plain]), strict=True):
             out[i] = r
+        self._score_media(posts, media_idx, out)
+        return out
+
+    def evidence(self, posts: Sequence[Post]) -> list[tuple[dict[str, list[float]], dict[str, Any]] | None]:
+        """Per post the fusion model's input (by_modality, aux), through the same decode/encode code as score();
+        None for a post that fails or has no evidence. Text-only posts get their text token (training data)."""
+        out: list[Any] = [None] * len(posts)
+        media_idx = [i for i, p in enumerate(posts) if p.media]
+        self._score_media(posts, media_idx, out, collect=True)
+        plain = [i for i, p in enumerate(posts) if not p.media and (p.text or "").strip()]
+        probs, errors = self._predict_texts([posts[i].text or "" for i in plain])
+        for k, i in enumerate(plain):
+            if k not in errors:
+                t = posts[i].text or ""
+                out[i] = ({"text": [round(float(x), 4) for x in probs[k]]}, {"text": {"quality": _text_quality(t)}})
+        return [o if isinstance(o, tuple) else None for o in out]
+
+    def _score_media(self, posts: Sequence[Post], media_idx: list[int], out: list[Any],
+                     collect: bool = False) -> None:
+        from monitor.score.base import ScoreResult
         decoded: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]] = {}
         t0 = time.perf_counter()
         for i in media_idx:
@@ -105,22 +148,44 @@ class MultimodalScorer:
         probs, errors = self._predict_texts([t for _, _, t in texts])
         t_text = time.perf_counter() - t_enc
         by: dict[int, dict[str, list[float]]] = {i: {} for i in ok}
+        aux: dict[int, dict[str, dict[str, Any]]] = {i: {} for i in ok}
         failed: dict[int, str] = {}
-        for k, (i, mod, _) in enumerate(texts):
+        for k, (i, mod, txt) in enumerate(texts):
             if k in errors:
                 failed[i] = errors[k]
             else:
                 by[i][mod] = [round(float(x), 4) for x in probs[k]]
+                aux[i][mod] = {"quality": _text_quality(txt)}
+        for i in ok:
+            if ev[i]["face"] is not None and self.faces is not None:
+                by[i]["face"] = face_valence(ev[i]["face"], self.faces.classes)
+                aux[i]["face"] = {"quality": min(ev[i]["faces"], 4) / 4,
+                                  "aligned": self.aligner.face(ev[i]["face_emb"]) if self.aligner else None}
+            if ev[i]["voice"] is not None:
+                by[i]["voice"] = ev[i]["voice"]
+                aux[i]["voice"] = {"quality": min(ev[i]["speech_s"], 10.0) / 10,
+                                   "aligned": self.aligner.voice(ev[i]["voice_x"]) if self.aligner else None}
+        if collect:
+            for i in ok:
+                if i not in failed and by[i]:
+                    out[i] = (by[i], aux[i])
+            return
+        fusable = [i for i in ok if i not in failed and by[i]]
+        fused: dict[int, tuple[Any, dict[str, float]]] = {}
+        if self.fusion is not None and fusable:
+            fp, fw = self.fusion.fuse([(by[i], aux[i]) for i in fusable])
+            fused = {i: (fp[k], fw[k]) for k, i in enumerate(fusable)}
         n = max(len(ok), 1)
         for i in ok:
             if i in failed:
                 out[i] = ScoreResult(None, "error", ["text"], self.version, error=failed[i])
                 continue
-            if ev[i]["face"] is not None and self.faces is not None:
-                by[i]["face"] = face_valence(ev[i]["face"], self.faces.classes)
-            if ev[i]["voice"] is not None:
-                by[i]["voice"] = ev[i]["voice"]
-            p = combine(by[i])
+            if i in fused:
+                p = tuple(float(x) for x in fused[i][0])
+                weights = fused[i][1]
+            else:
+                p = combine(by[i])
+                weights = combine_weights(by[i])
             kinds = sorted({m.kind for m in posts[i].media} | ({"text"} if posts[i].text else set()))
             secs = {"decode": t_decode / n, "image": ev[i]["seconds"].get("image", 0.0),
                     "audio": ev[i]["seconds"].get("audio", 0.0), "text": t_text / n}
@@ -131,8 +196,7 @@ class MultimodalScorer:
                                      evidence=evidence)
             else:
                 out[i] = ScoreResult(p, LABELS[int(np.argmax(p))], kinds, self.version, seconds_by_modality=secs,
-                                     by_modality=by[i], evidence=evidence)
-        return out
+                                     by_modality=by[i], evidence=evidence, contributions=weights)
 
     def _predict_texts(self, texts: list[str]) -> tuple[np.ndarray, dict[int, str]]:
         if not texts:
@@ -173,7 +237,7 @@ class MultimodalScorer:
         return images, clips, uris
 
     def _encode(self, ok: list[int], decoded: dict[int, Any]) -> dict[int, dict[str, Any]]:
-        from monitor.media.prosody import valence
+        from monitor.media.prosody import features, valence
         from monitor.media.speech import speech_segments, transcribe
         from monitor.media.vision import encode_images
 
@@ -188,7 +252,7 @@ class MultimodalScorer:
             nf = sum(e.faces for e in faces)
             face = (np.sum([np.asarray(e.face_probs) * e.faces for e in faces], axis=0) / nf).tolist() if nf else None
             t1 = time.perf_counter()
-            transcripts, voice_probs, speech_s = [], [], 0.0
+            transcripts, voice_probs, voice_xs, speech_s = [], [], [], 0.0
             for clip in decoded[i][1]:
                 segs = speech_segments(clip)
                 if not segs:
@@ -196,11 +260,17 @@ class MultimodalScorer:
                 speech = np.concatenate([clip[a:b] for a, b in segs])
                 speech_s += len(speech) / 16000
                 transcripts.append(transcribe(clip))
-                if self.voice is not None:
-                    voice_probs.append(self.voice.predict([clip])[0])  # as trained: the whole clip
+                if self.voice is not None:  # as trained: features of the whole clip
+                    fx = features(clip)[None]
+                    voice_probs.append(self.voice.predict_features(fx)[0])
+                    voice_xs.append(((fx - self.voice.mean) / self.voice.std)[0])
             voice, arousal = (valence(np.mean(voice_probs, axis=0), self.voice.classes) if voice_probs
                               else (None, None))
-            ev[i] = {"ocr": " ".join(e.text for e in mine if e.text), "face": face, "faces": nf,
+            embs = [(np.asarray(e.face_emb), e.faces) for e in faces if e.face_emb is not None]
+            face_emb = np.sum([e * k for e, k in embs], axis=0) / max(sum(k for _, k in embs), 1) if embs else None
+            voice_x = np.mean(voice_xs, axis=0) if voice_xs else None
+            ev[i] = {"ocr": " ".join(e.text for e in mine if e.text), "face": face, "faces": nf, "face_emb": face_emb,
+                     "voice_x": voice_x,
                      "transcript": " ".join(t for t in transcripts if t), "voice": voice, "arousal": arousal,
                      "speech_s": round(speech_s, 2), "skipped_uris": len(decoded[i][2]),
                      "seconds": {"image": t_img if mine else 0.0, "audio": time.perf_counter() - t1}}

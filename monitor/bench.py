@@ -23,10 +23,13 @@ from monitor.ingest.decode import decode_post
 from monitor.kafka_io import create_topics, produce_raw, read_all
 from monitor.synth.stream import StreamSpec, generate
 
+MIXES = {"text": (0.0, 0.0), "multimodal": (0.2, 0.1)}  # (image share, audio share): 70 % text, 20 % image, 10 % audio
 
-def bench_posts(n: int, seed: int = 11) -> list[tuple[str, bytes]]:
-    spec = StreamSpec(seed=seed, invalid_share=0.0, image_share=0.0, audio_share=0.0, rate_per_event_s=200.0,
-                      start_ms=int(time.time() * 1000) - n * 5)
+
+def bench_posts(n: int, seed: int = 11, mix: str = "text") -> list[tuple[str, bytes]]:
+    image_share, audio_share = MIXES[mix]
+    spec = StreamSpec(seed=seed, invalid_share=0.0, image_share=image_share, audio_share=audio_share,
+                      rate_per_event_s=200.0, start_ms=int(time.time() * 1000) - n * 5)
     return [(it["key"], it["value"]) for it in generate(spec, n)]
 
 
@@ -41,6 +44,22 @@ def raw_scorer_throughput(settings: Settings, values: list[bytes]) -> dict[str, 
         scorer.score(posts[i:i + settings.batch_size])
     dt = time.perf_counter() - t0
     return {"model": scorer.version, "posts": len(posts), "seconds": round(dt, 3), "posts_per_s": round(len(posts) / dt, 1)}
+
+
+def raw_text_throughput(settings: Settings, values: list[bytes]) -> float:
+    """Texts/s of the text model alone on the posts' own texts (the text encoder's raw throughput)."""
+    from monitor.score.base import build_scorer
+
+    scorer = build_scorer(settings)
+    text = getattr(scorer, "text", scorer)
+    texts = [p.text for p in (decode_post(v, settings.limits) for v in values) if getattr(p, "text", None)]
+    if not texts:
+        return 0.0
+    text._predict(texts[: settings.batch_size])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), settings.batch_size):
+        text._predict(texts[i:i + settings.batch_size])
+    return round(len(texts) / (time.perf_counter() - t0), 1)
 
 
 def scratch_run(args: argparse.Namespace, settings: Settings, prefix: str
@@ -61,6 +80,8 @@ def scratch_run(args: argparse.Namespace, settings: Settings, prefix: str
     env = {**os.environ, **{f"MONITOR_{k.upper()}": str(getattr(s, k)) for k in (
         "bootstrap_servers", "app_id", "topic_raw", "topic_scored", "topic_dlq", "topic_windows", "topic_alerts",
         "metrics_port", "scorer", "partitions", "batch_size")}}
+    if s.device:
+        env["MONITOR_DEVICE"] = s.device
     return s, env, broker
 
 
@@ -75,7 +96,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not read_all(s.bootstrap_servers, s.topic_scored, timeout_s=2):
             time.sleep(0.5)
-        items = bench_posts(args.posts)
+        items = bench_posts(args.posts, mix=args.mix)
         t0 = time.time()
         produce_raw(s.bootstrap_servers, s.topic_raw, items)
         want = {k for k, _ in items}
@@ -106,7 +127,13 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         except subprocess.TimeoutExpired:
             worker.kill()
     raw_stats = raw_scorer_throughput(s, [v for _, v in items])
-    result = {"end_to_end": e2e, "raw_scorer": raw_stats,
+    encoders: dict[str, Any] = {"text_per_s": raw_text_throughput(s, [v for _, v in items])}
+    if args.mix != "text":
+        from monitor.training.media_eval import bench_media
+
+        encoders |= bench_media(n_images=8, n_clips=4)
+    result = {"mix": args.mix, "device": s.device or "auto", "end_to_end": e2e, "raw_scorer": raw_stats,
+              "encoders": encoders,
               "ratio": round(e2e["posts_per_s"] / raw_stats["posts_per_s"], 3) if raw_stats["posts_per_s"] else None,
               "bench_process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
               "partitions": s.partitions, "batch_size": s.batch_size, "broker": "embedded tansu" if broker else
@@ -119,5 +146,6 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         print(f"end-to-end: {e2e['posts']} posts in {e2e['seconds']} s = {e2e['posts_per_s']} posts/s, "
               f"latency p50 {e2e['latency_p50_s']} s, p99 {e2e['latency_p99_s']} s")
         print(f"raw scorer ({raw_stats['model']}): {raw_stats['posts_per_s']} posts/s")
+        print("encoders: " + ", ".join(f"{k} {v}" for k, v in encoders.items()))
         print(f"ratio end-to-end / raw: {result['ratio']}")
     return 0

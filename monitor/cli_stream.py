@@ -73,6 +73,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--posts", type=int, default=2000)
     b.add_argument("--json", action="store_true")
     b.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
+    b.add_argument("--mix", choices=["text", "multimodal"], default="text",
+                   help="text-only posts, or 70 %% text / 20 %% image / 10 %% audio posts")
+    b.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
     b.add_argument("--soak", type=float, default=None, metavar="SECONDS",
                    help="soak mode: steady realistic stream; sample RSS, fds, lag, latency")
     b.add_argument("--rate", type=float, default=30.0, help="soak: posts per second")
@@ -119,7 +122,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return run_soak(args, settings_from(args, scorer=args.scorer))
     from monitor.bench import run_bench
 
-    return run_bench(args, settings_from(args, scorer=args.scorer))
+    extra = {"device": args.device} if args.device else {}
+    return run_bench(args, settings_from(args, scorer=args.scorer, **extra))
 
 
 def cmd_test_webhook(args: argparse.Namespace) -> int:

@@ -54,6 +54,19 @@ def combine(by_modality: dict[str, list[float]]) -> tuple[float, float, float] |
     return float(p[0]), float(p[1]), float(p[2])
 
 
+_POOL: Any = None
+
+
+def _decode_pool() -> Any:
+    global _POOL
+    if _POOL is None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="media-decode")
+    return _POOL
+
+
 def combine_weights(by_modality: dict[str, list[float]]) -> dict[str, float]:
     """The fallback rule's normalised weights (its per-modality contributions)."""
     w = {m: WEIGHTS[m] * (1.2 - float(v[1])) for m, v in by_modality.items()}
@@ -129,12 +142,14 @@ class MultimodalScorer:
         from monitor.score.base import ScoreResult
         decoded: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]] = {}
         t0 = time.perf_counter()
-        for i in media_idx:
-            try:
-                decoded[i] = self._decode(posts[i], self.settings)
-            except MediaError as e:
+        # decoding (base64, JPEG/PNG/WAV, resampling) releases the GIL: posts decode in parallel threads
+        results = list(_decode_pool().map(lambda i: self._try_decode(posts[i]), media_idx))
+        for i, res in zip(media_idx, results, strict=True):
+            if isinstance(res, MediaError):
                 out[i] = ScoreResult(None, "error", sorted({m.kind for m in posts[i].media}), self.version,
-                                     error=e.detail, reason=e.reason)
+                                     error=res.detail, reason=res.reason)
+            else:
+                decoded[i] = res
         t_decode = time.perf_counter() - t0
         ok = [i for i in media_idx if i in decoded]
         ev = self._encode(ok, decoded)
@@ -211,6 +226,12 @@ class MultimodalScorer:
                 except Exception as exc:  # noqa: BLE001
                     errors[k] = f"{type(exc).__name__}: {exc}"[:300]
             return probs, errors
+
+    def _try_decode(self, post: Post) -> Any:
+        try:
+            return self._decode(post, self.settings)
+        except MediaError as e:
+            return e
 
     @staticmethod
     def _decode(post: Post, settings: Any = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:

@@ -207,8 +207,11 @@ class TextSentimentModel:
                 idx = order[start:start + self.batch_size]
                 enc = self.tokenizer([texts[i] or "" for i in idx], padding=True, truncation=True,
                                      max_length=self.cfg.max_length, return_tensors="pt")
-                ids = enc["input_ids"].to(self.device, non_blocking=True)
-                mask = enc["attention_mask"].to(self.device, non_blocking=True)
+                ids, mask = enc["input_ids"], enc["attention_mask"]
+                if self.device.startswith("cuda"):  # pinned host memory: the copies overlap with compute
+                    ids, mask = ids.pin_memory(), mask.pin_memory()
+                ids = ids.to(self.device, non_blocking=True)
+                mask = mask.to(self.device, non_blocking=True)
                 out[idx] = self.net(ids, mask).float().cpu()
         return out
 

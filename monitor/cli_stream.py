@@ -80,6 +80,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="soak mode: steady realistic stream; sample RSS, fds, lag, latency")
     b.add_argument("--rate", type=float, default=30.0, help="soak: posts per second")
     b.add_argument("--sample-s", type=float, default=60.0, help="soak: seconds between samples")
+    b.add_argument("--plot", type=__import__("pathlib").Path, default=None, help="soak: also save a PNG of the samples")
     b.set_defaults(func=cmd_bench)
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
 from monitor.kafka_io import create_topics, producer
-from monitor.synth.stream import StreamSpec, demo_spikes, generate
+from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
 
 DEMO_KEYWORDS = {"acme": ["acme"], "globex": ["globex"]}
 
@@ -144,7 +144,7 @@ def run_demo(args: argparse.Namespace) -> int:
     wall_total = args.duration or 3600.0
     event_total = wall_total * args.speedup
     # media shares sized for a 2-core CPU: OCR costs ~1 s of CPU per image, ASR ~0.3 s per clip
-    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=0.012, audio_share=0.006,
+    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=CPU_IMAGE_SHARE, audio_share=CPU_AUDIO_SHARE,
                       start_ms=int(time.time() * 1000 - event_total * 1000) // 60_000 * 60_000)
     spec.spikes = demo_spikes(event_total)
     produced = Counter()

@@ -48,7 +48,7 @@ def raw_lag(s: Settings) -> int:
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.bench import scratch_run
     from monitor.kafka_io import producer
-    from monitor.synth.stream import StreamSpec, demo_spikes, generate
+    from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
 
     s, env, broker = scratch_run(args, settings, "soak")
     worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
@@ -59,7 +59,8 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     lock = threading.Lock()
 
     def produce() -> None:
-        spec = StreamSpec(seed=5, rate_per_event_s=args.rate, start_ms=int(time.time() * 1000))
+        spec = StreamSpec(seed=5, rate_per_event_s=args.rate, start_ms=int(time.time() * 1000),
+                          image_share=CPU_IMAGE_SHARE, audio_share=CPU_AUDIO_SHARE)
         spec.spikes = demo_spikes(args.soak)
         p = producer(s.bootstrap_servers)
         t0 = time.monotonic()
@@ -118,5 +119,30 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
               "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
                          "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
                          "raw_lag": last["raw_lag"] - first["raw_lag"]}}
+    if getattr(args, "plot", None):
+        plot_soak(samples, args.plot)
     print(json.dumps(result) if args.json else json.dumps(result["growth"]))
     return 0
+
+
+def plot_soak(samples: list[dict[str, Any]], path: Path) -> None:
+    """RSS, raw-topic lag and latency percentiles over the soak, one panel each (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [x["t_s"] / 60 for x in samples]
+    fig, ax = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
+    ax[0].plot(t, [x["worker_rss_mb"] for x in samples])
+    ax[0].set_ylabel("worker RSS (MB)")
+    ax[1].plot(t, [x["raw_lag"] for x in samples])
+    ax[1].set_ylabel("raw lag (messages)")
+    for key in ("latency_p50_s", "latency_p99_s"):
+        ax[2].plot(t, [x[key] for x in samples], label=key.split("_")[1])
+    ax[2].set_ylabel("produce→scored (s)")
+    ax[2].set_xlabel("minutes")
+    ax[2].legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)

@@ -208,7 +208,7 @@ class TextSentimentModel:
                 enc = self.tokenizer([texts[i] or "" for i in idx], padding=True, truncation=True,
                                      max_length=self.cfg.max_length, return_tensors="pt")
                 ids, mask = enc["input_ids"], enc["attention_mask"]
-                if self.device.startswith("cuda"):  # pinned host memory: the copies overlap with compute
+                if torch.device(self.device).type == "cuda":  # pinned host memory: the copies overlap with compute
                     ids, mask = ids.pin_memory(), mask.pin_memory()
                 ids = ids.to(self.device, non_blocking=True)
                 mask = mask.to(self.device, non_blocking=True)

@@ -43,6 +43,9 @@ class Spike:
     neg: float  # negative share during the spike
 
 
+# Media shares sized for OCR's ~1 image/s on a 2-core CPU (the demo's and the soak's stream)
+CPU_IMAGE_SHARE, CPU_AUDIO_SHARE = 0.012, 0.006
+
 @dataclass
 class StreamSpec:
     seed: int = 7

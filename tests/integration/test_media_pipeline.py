@@ -52,6 +52,7 @@ def test_media_posts_scored_and_bad_media_dead_lettered(stream_settings, workers
     assert dlq["m-badimg"]["reason"] == "bad_image" and dlq["m-badwav"]["reason"] == "bad_audio"
     head = scored["m-headline"]
     assert head["label"] == "negative" and "image_text" in head["by_modality"]
+    assert set(head["contributions"]) == set(head["by_modality"]) and head["contributions"]["image_text"] > 0
     assert "crash" in head["evidence"]["ocr"].lower()
     face = scored["m-face"]
     assert "face" in face["by_modality"] and face["evidence"]["faces"] == 1

@@ -107,6 +107,9 @@ def test_multimodal_scorer_reads_meaning_from_pixels_and_speech():
     assert "crash" in res["img"].evidence["ocr"].lower()
     assert res["aud"].label == "negative" and "speech_text" in res["aud"].by_modality
     assert "voice" in res["aud"].by_modality and res["aud"].evidence["speech_s"] > 0.5
+    for k in ("img", "aud"):  # fusion contributions: one weight per present modality, summing to 1
+        assert set(res[k].contributions) == set(res[k].by_modality)
+        assert abs(sum(res[k].contributions.values()) - 1) < 1e-3
     assert res["bad"].error and res["bad"].reason == "bad_image"
     assert res["txt"].label == "positive" and res["txt"].modalities == ["text"]
     assert res["silent"].label == "unscored_modality" and res["silent"].error is None

@@ -140,6 +140,7 @@ class MultimodalScorer:
     def _score_media(self, posts: Sequence[Post], media_idx: list[int], out: list[Any],
                      collect: bool = False) -> None:
         from monitor.score.base import ScoreResult
+
         decoded: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]] = {}
         t0 = time.perf_counter()
         # decoding (base64, JPEG/PNG/WAV, resampling) releases the GIL: posts decode in parallel threads

@@ -41,6 +41,14 @@ class Settings(BaseModel):
     commit_interval_s: float = 1.0
     batch_size: int = 64
     batch_max_wait_s: float = 0.25
+    ingest_batch_size: int = 512
+    media_lane_capacity: int = 16
+    media_max_wait_s: float = 10.0
+    media_batch_size: int = 4
+    text_cache_entries: int = 50_000
+    text_cache_mb: int = 16
+    max_hashtag_topics: int = 200
+    webhook_give_up_s: float = 3600.0
     window_s: int = 60
     hop_size_s: int = 300
     hop_step_s: int = 60

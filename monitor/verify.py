@@ -19,6 +19,7 @@ def account(produced_ids: Iterable[str], scored: list[dict[str, Any]], dlq: list
     """scored / dlq / windows: record values. anonymous_invalid: produced messages without a usable id."""
     produced = set(produced_ids)
     skip = set(skip_topics)
+    dlq = [r for r in dlq if r.get("reason") != "alert_delivery_failed"]  # alerts, not posts
     by_id = {}
     for r in scored:
         by_id.setdefault(r["id"], r)

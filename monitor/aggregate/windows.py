@@ -2,7 +2,7 @@
 
 Pure functions over a JSON-able per-topic state (the Faust table stores it as is):
   {"next": start of the next bucket to close or None,
-   "open": {"<start>": {"n","neg","neu","pos","uns","ssum","ids": [...]}},
+   "open": {"<start>": {"n","neg","neu","pos","uns","ssum","ids": {post id: 1}}},  # a dict: O(1) dedup
    "closed": {"<start>": {...counts...}},  # closed buckets kept for hop_size, to derive hopping windows
    "done": end of the last closed bucket (survives idleness: a redelivery after a restart stays late),
    "wm": the highest watermark this topic was closed at (persisted with the state)}
@@ -97,10 +97,13 @@ def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: Windo
     if (state["next"] is not None and b < state["next"]) or b < state.get("done", b) \
             or b + cfg.size_ms + cfg.grace_ms <= watermark:
         return "late"
-    bucket = state["open"].setdefault(str(b), {**empty_counts(), "ids": []})
-    if ev.post_id in bucket["ids"]:
+    bucket = state["open"].setdefault(str(b), {**empty_counts(), "ids": {}})
+    ids = bucket["ids"]
+    if isinstance(ids, list):  # state written by an older version: ids as a list
+        ids = bucket["ids"] = dict.fromkeys(ids, 1)
+    if ev.post_id in ids:
         return "duplicate"
-    bucket["ids"].append(ev.post_id)
+    ids[ev.post_id] = 1
     key = LABEL_KEY.get(ev.label)
     if key is None:
         bucket["uns"] += 1

@@ -1,7 +1,8 @@
 """Webhook delivery: retries with exponential backoff + full jitter on timeouts / 5xx / 429 (Retry-After honoured),
 no retry on other 4xx; signed; idempotency key = fingerprint:status. At-least-once: the alerts agent acknowledges
 an alert record only after every target accepted it (or refused it for good), so pending deliveries survive a
-worker restart.
+worker restart. Retries stop after `RetryPolicy.horizon_s` (setting `webhook_give_up_s`), so one dead receiver
+cannot stall its alerts partition forever: the alert then goes to the dead-letter topic (`alert_delivery_failed`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Target:
 class RetryPolicy:
     base_s: float = 0.5
     cap_s: float = 60.0
-    max_attempts: int = 0  # 0 = until accepted (retryable failures only)
+    max_attempts: int = 0  # 0 = no limit on attempts (retryable failures only)
+    horizon_s: float = 3600.0  # give up once retrying would go past this many seconds (0 = never)
 
     def backoff(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
         if retry_after is not None:
@@ -68,6 +70,7 @@ async def deliver(session: Any, target: Target, record: dict[str, Any], policy: 
     rng = rng or random.Random()
     body = render(record, target.format)
     attempt = 0
+    started = time.monotonic()
     while True:
         ts = str(int(time.time()))
         headers = {"Content-Type": "application/json", "X-Monitor-Timestamp": ts,
@@ -95,4 +98,9 @@ async def deliver(session: Any, target: Target, record: dict[str, Any], policy: 
         attempt += 1
         if policy.max_attempts and attempt >= policy.max_attempts:
             return "give_up"
-        await asyncio.sleep(policy.backoff(attempt, rng, retry_after))
+        pause = policy.backoff(attempt, rng, retry_after)
+        if policy.horizon_s and time.monotonic() - started + pause > policy.horizon_s:
+            log.error("webhook %s still failing for alert %s after %.0f s: giving up", target.name,
+                      record["fingerprint"], time.monotonic() - started)
+            return "give_up"
+        await asyncio.sleep(pause)

@@ -1,9 +1,15 @@
-"""Which monitored topics a post belongs to: explicit topics, cashtags, hashtags, keyword rules. Pure."""
+"""Which monitored topics a post belongs to: explicit topics, cashtags, hashtags, keyword rules. Pure.
+
+Hashtags are unbounded on a real stream (every typo is a new one), so they are budgeted: at most `max_hashtags`
+hashtags are topics at a time, chosen by recent volume (`HashtagBudget`); the others are counted under the
+catch-all hashtag topic `FOLDED_HASHTAGS` (and in `monitor_topics_folded_total`). Explicit topics, cashtags and
+configured keyword topics are never folded.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?![\w])")
 HASHTAG = re.compile(r"(?<![\w#])#(\w{2,64})", re.UNICODE)
@@ -13,13 +19,52 @@ def normalise(topic: str) -> str:
     return topic.strip().lstrip("$#").strip()
 
 
+FOLDED_HASHTAGS = "_hashtags"
+
+
+class HashtagBudget:
+    """Top-N hashtags by recent volume (space-saving counts over 8N slots, halved every `decay_every` looks).
+
+    A hashtag is admitted while fewer than N are admitted; once N are, the admitted set is recomputed every
+    `decay_every` observations as the N with the highest counts, so a new hashtag with volume displaces a quiet one.
+    """
+
+    def __init__(self, n: int, decay_every: int = 2048) -> None:
+        self.n = n
+        self.capacity = max(8 * n, 64)
+        self.decay_every = decay_every
+        self.counts: dict[str, float] = {}
+        self.admitted: set[str] = set()
+        self.seen = 0
+
+    def admit(self, tag: str) -> bool:
+        self.seen += 1
+        if tag in self.counts:
+            self.counts[tag] += 1
+        elif len(self.counts) < self.capacity:
+            self.counts[tag] = 1
+        else:  # space-saving: the new tag takes the slot of the smallest count
+            low = min(self.counts, key=self.counts.__getitem__)
+            self.counts[tag] = self.counts.pop(low) + 1
+            self.admitted.discard(low)
+        if self.seen % self.decay_every == 0:
+            top = sorted(self.counts, key=self.counts.__getitem__, reverse=True)[: self.n]
+            self.admitted = set(top)
+            self.counts = {k: v / 2 for k, v in self.counts.items()}
+        if tag not in self.admitted and len(self.admitted) < self.n:
+            self.admitted.add(tag)
+        return tag in self.admitted
+
+
 class Router:
     """Compiled keyword rules: topic -> list of keywords (case-insensitive, word-bounded) or `re:` regexes."""
 
     def __init__(self, keywords: Mapping[str, Iterable[str]] | None = None, catch_all: str = "_all",
-                 hashtags: bool = True) -> None:
+                 hashtags: bool = True, max_hashtags: int = 0, on_fold: Callable[[], None] | None = None) -> None:
         self.catch_all = catch_all
         self.hashtags = hashtags
+        self.budget = HashtagBudget(max_hashtags) if max_hashtags > 0 else None
+        self.on_fold = on_fold
         self.rules: list[tuple[str, re.Pattern[str]]] = []
         for topic, words in (keywords or {}).items():
             for w in words:
@@ -45,7 +90,13 @@ class Router:
                 add(m.group(1).upper())
             if self.hashtags:
                 for m in HASHTAG.finditer(text):
-                    add(m.group(1).lower())
+                    tag = m.group(1).lower()
+                    if self.budget is None or self.budget.admit(tag):
+                        add(tag)
+                    else:
+                        add(FOLDED_HASHTAGS)
+                        if self.on_fold:
+                            self.on_fold()
             for topic, pat in self.rules:
                 if pat.search(text):
                     add(topic)

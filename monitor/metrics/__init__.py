@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 CONFIDENCE_BUCKETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+FRESHNESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -70,6 +71,29 @@ class Metrics:
                                    "Posts handed to the encoders and not yet scored", registry=r)
         self.assigned_partitions = Gauge("monitor_assigned_partitions",
                                          "Partitions of the consumer group assigned to this worker", registry=r)
+        self.media_shed = Counter("monitor_media_shed_total",
+                                  "Media items whose enrichment was skipped (media lane over capacity); the post was "
+                                  "scored on its text and marked media_shed", ["modality"], registry=r)
+        self.media_lane_posts = Gauge("monitor_media_lane_posts", "Media posts queued or being encoded in the media lane",
+                                      registry=r)
+        self.lane_lag_seconds = Gauge("monitor_lane_lag_seconds",
+                                      "Freshness per lane: age (now - broker timestamp) of the oldest post not yet "
+                                      "scored; 0 when caught up", ["lane"], registry=r)
+        self.event_to_scored_seconds = Histogram("monitor_event_to_scored_seconds",
+                                                 "Seconds from a post's event time (created_at) to its scored record",
+                                                 ["lane"], buckets=FRESHNESS_BUCKETS, registry=r)
+        self.text_cache = Counter("monitor_text_cache_requests_total",
+                                  "Duplicate-text cache lookups by result (hit, miss)", ["result"], registry=r)
+        self.text_cache_hit_ratio = Gauge("monitor_text_cache_hit_ratio",
+                                          "Hits / lookups of the duplicate-text cache since start", registry=r)
+        self.produce_errors = Counter("monitor_produce_errors_total", "Records the producer failed to deliver",
+                                      ["topic"], registry=r)
+        self.topics_folded = Counter("monitor_topics_folded_total",
+                                     "Hashtags outside the top-N by volume, counted under the catch-all hashtag topic",
+                                     registry=r)
+        self.alert_dead_letters = Counter("monitor_alert_dead_letters_total",
+                                          "Alerts given up on a webhook after the retry horizon (to the alerts DLQ)",
+                                          ["target"], registry=r)
         self.model_info = Info("monitor_model", "Scorer model in use", registry=r)
         self.build_info = Info("monitor_build", "Monitor build", registry=r)
 

@@ -32,6 +32,8 @@ class ScoreResult:
     by_modality: dict[str, list[float]] = field(default_factory=dict)  # per-modality (neg, neu, pos) evidence
     evidence: dict[str, object] = field(default_factory=dict)  # OCR text, transcript, faces, arousal ...
     contributions: dict[str, float] = field(default_factory=dict)  # fusion attention weight per modality (sum 1)
+    shed_reason: str | None = None  # media enrichment skipped (media lane over capacity); scored on its text
+    cached: bool = False  # probabilities taken from the duplicate-text cache
 
 
 class Scorer(Protocol):
@@ -44,7 +46,7 @@ class Scorer(Protocol):
 class TextScorer:
     """Scores the text of each post with `predict_proba(list[str]) -> (n, 3) array`.
 
-    Posts without text (media only) are returned as `unscored_modality` until media encoders exist.
+    Posts without text are returned as `unscored_modality` (media posts go to `MultimodalScorer`).
     If the model fails on a batch, each post is retried alone so one bad post cannot sink the others.
     """
 

@@ -1,0 +1,103 @@
+"""The aggregation stage's adapter: by-topic records -> idempotent tumbling buckets (table) -> closed windows.
+
+Input records (key = topic): {"topic", "events": [compact event, ...]} from the ingest stage, and watermark ticks
+{"tick", "src", "idle"} that every ingest worker sends to every partition. The pure cores are
+`aggregate.windows` (buckets, closing) and `aggregate.watermark.SourceWatermarks` (min over live workers).
+Window closing runs for the topics a batch touched and, when a partition's watermark moved, for the topics that
+live in that partition, not for every key of the table on every batch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from monitor.aggregate.watermark import SourceWatermarks
+from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
+from monitor.config import Settings
+from monitor.metrics import Metrics
+from monitor.outbox import Outbox
+
+
+def window_config(settings: Settings) -> WindowConfig:
+    return WindowConfig(settings.window_s * 1000, settings.hop_size_s * 1000, settings.hop_step_s * 1000,
+                        settings.grace_s * 1000)
+
+
+def events_of(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """The compact events of one by-topic record (batched; a single-event record from older versions too)."""
+    if "events" in value:
+        return [{**e, "topic": value["topic"]} for e in value["events"]]
+    return [value]
+
+
+def scored_event(v: dict[str, Any]) -> ScoredEvent:
+    return ScoredEvent(v["id"], v["topic"], int(v["ts"]), v["label"], float(v["score"]), float(v.get("pn", 0.0)),
+                       v.get("src", ""), v.get("tx", ""), tuple(v.get("mod", ())))
+
+
+class AggregateStage:
+    def __init__(self, settings: Settings, metrics: Metrics, outbox: Outbox, table: Any) -> None:
+        self.s = settings
+        self.metrics = metrics
+        self.outbox = outbox
+        self.table = table
+        self.cfg = window_config(settings)
+        self.ttl_s = max(3 * settings.tick_interval_s, settings.watermark_idle_s) + 2.0
+        self.wms: dict[int, SourceWatermarks] = {}
+
+    def partition_wm(self, part: int, now: float) -> int:
+        return self.wms.setdefault(part, SourceWatermarks(self.ttl_s)).value(now)
+
+    async def on_batch(self, events: list[Any]) -> None:
+        now = time.monotonic()
+        touched: dict[str, dict[str, Any]] = {}
+        before = {p: w.current for p, w in self.wms.items()}
+        for e in events:
+            v, part = e.value, e.message.partition
+            if "tick" in v:
+                self.wms.setdefault(part, SourceWatermarks(self.ttl_s)).tick(
+                    str(v.get("src", "")), int(v["tick"]), bool(v.get("idle", False)), now)
+                continue
+            wm = self.partition_wm(part, now)
+            for ev in events_of(v):
+                topic = ev["topic"]
+                if topic not in touched:
+                    touched[topic] = self.table.get(topic) or new_state()
+                    touched[topic]["p"] = part
+                outcome = add_event(touched[topic], scored_event(ev), wm, self.cfg)
+                if outcome == "late":
+                    self.metrics.late_events.inc()
+                elif outcome == "duplicate":
+                    self.metrics.duplicates_skipped.inc()
+        moved = {p for p in self.wms if self.partition_wm(p, now) != before.get(p)}
+        self.metrics.watermark.set(min((w.current for w in self.wms.values()), default=0) / 1000)
+        changed = set(touched)
+        if moved:
+            for topic in list(self.table.keys()):
+                if topic not in touched:
+                    state = self.table[topic]
+                    if state.get("p", -1) in moved:
+                        touched[topic] = state
+        await self.close(touched, changed)
+
+    async def close(self, touched: dict[str, dict[str, Any]], changed: set[str]) -> None:
+        now_ms = int(time.time() * 1000)
+        m = self.metrics
+        for topic, state in touched.items():
+            wm = self.wms[state["p"]].current if state.get("p", -1) in self.wms else 0
+            closed = close_windows(state, topic, wm, self.cfg, now_ms)
+            for w in closed:
+                await self.outbox.send(self.s.topic_windows, topic.encode(), w)
+                label = m.topic_label(topic)
+                m.windows_emitted.labels(w["kind"]).inc()
+                m.window_negative_rate.labels(label, w["kind"]).set(w["negative_rate"])
+                m.window_posts.labels(label, w["kind"]).set(w["n"])
+                m.window_closed_ts.labels(label).set(now_ms / 1000)
+            if not closed and topic not in changed:
+                continue
+            if is_idle(state):
+                if topic in self.table:
+                    del self.table[topic]
+            else:
+                self.table[topic] = state

@@ -1,0 +1,49 @@
+"""The detection stage's adapter: closed tumbling windows -> rate + volume detectors and lifecycle (pure cores in
+`detect.engine`) -> alert state changes on the alerts topic. Detector state per topic lives in a Faust table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from monitor.config import Settings
+from monitor.detect.engine import process_volume, process_window
+from monitor.detect.lifecycle import LifecycleConfig
+from monitor.detect.rate import RateConfig
+from monitor.detect.volume import VolumeConfig
+from monitor.metrics import Metrics
+from monitor.outbox import Outbox
+
+log = logging.getLogger("monitor.detect")
+
+
+class DetectStage:
+    def __init__(self, settings: Settings, metrics: Metrics, outbox: Outbox, table: Any) -> None:
+        self.s = settings
+        self.metrics = metrics
+        self.outbox = outbox
+        self.table = table
+        self.rate_cfg = RateConfig(warmup_windows=settings.detect_warmup_windows,
+                                   min_posts=settings.detect_min_posts, p_threshold=settings.detect_p_threshold,
+                                   min_ratio=settings.detect_min_ratio)
+        self.life_cfg = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
+                                        cooldown_ms=settings.alert_cooldown_s * 1000)
+        self.volume_cfg = VolumeConfig(warmup_windows=max(settings.detect_warmup_windows, 10))
+        self.volume_life = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
+                                           cooldown_ms=settings.volume_cooldown_s * 1000)
+
+    async def on_window(self, w: dict[str, Any]) -> None:
+        if w.get("kind") != "tumbling":
+            return
+        topic = w["topic"]
+        state = self.table.get(topic) or {}
+        rate_state, rate_record = process_window(state.get("rate_signal"), w, self.rate_cfg, self.life_cfg)
+        vol_state, vol_record = process_volume(state.get("volume_signal"), w, self.volume_cfg, self.volume_life)
+        for record in (rate_record, vol_record):
+            if record:
+                await self.outbox.send(self.s.topic_alerts, topic.encode(), record)
+                self.metrics.alerts.labels(record["status"]).inc()
+                log.warning("alert %s: %s", record["status"], record["summary"])
+        if rate_state is not None or vol_state is not None:
+            self.table[topic] = {"rate_signal": rate_state or state.get("rate_signal"),
+                                 "volume_signal": vol_state or state.get("volume_signal")}

@@ -85,6 +85,18 @@ def scratch_run(args: argparse.Namespace, settings: Settings, prefix: str
     return s, env, broker
 
 
+def _scraped_total(port: int) -> float:
+    """Posts scored + dead-lettered so far, from the worker's /metrics (0 while it does not answer)."""
+    import urllib.request
+
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()  # noqa: S310
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
+               if line.startswith(("monitor_posts_scored_total{", "monitor_posts_dead_lettered_total{")))
+
+
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     s, env, broker = scratch_run(args, settings, "bench")
     worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
@@ -97,18 +109,27 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         while time.monotonic() < deadline and not read_all(s.bootstrap_servers, s.topic_scored, timeout_s=2):
             time.sleep(0.5)
         items = bench_posts(args.posts, mix=args.mix)
+        base = _scraped_total(s.metrics_port)
         t0 = time.time()
         produce_raw(s.bootstrap_servers, s.topic_raw, items)
+        t_produced = time.time()
         want = {k for k, _ in items}
         scored: list[dict[str, Any]] = []
         deadline = time.monotonic() + 600
         dlq: list[dict[str, Any]] = []
+        # wait on the worker's own counters (cheap) so the bench does not compete with the worker for the CPU by
+        # re-reading the output topic; the topic read below is the measurement
+        while time.monotonic() < deadline and _scraped_total(s.metrics_port) < base + len(want):
+            time.sleep(0.2)
         while time.monotonic() < deadline:
             scored = [r for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=30)
                       if r["value"]["id"] in want]
             dlq = read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=30)
-            if len({r["value"]["id"] for r in scored}) + len(dlq) >= len(want):
+            got = len({r["value"]["id"] for r in scored})
+            if got + len(dlq) >= len(want):
                 break
+            print(f"bench: waiting, {got} scored + {len(dlq)} dead-lettered of {len(want)} "
+                  f"(worker counters {_scraped_total(s.metrics_port) - base:.0f})", file=sys.stderr)
             time.sleep(1.0)
         raw = {r["key"]: r["timestamp"] for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=30)}
         first = {}
@@ -116,8 +137,11 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             first.setdefault(r["value"]["id"], r["timestamp"])
         lat = np.array([(first[k] - raw[k]) / 1000 for k in first if k in raw])
         t_end = max(first.values()) / 1000 if first else time.time()
-        e2e = {"posts": len(first), "dead_lettered": len(dlq), "seconds": round(t_end - t0, 3),
+        dlq_ids = {r["value"].get("post_id") for r in dlq if isinstance(r["value"], dict)}
+        e2e = {"posts": len(first), "dead_lettered": len(dlq), "lost": len(want - set(first) - dlq_ids),
+               "seconds": round(t_end - t0, 3),
                "posts_per_s": round(len(first) / max(1e-9, t_end - t0), 1),
+               "produce_seconds": round(t_produced - t0, 3),
                "latency_p50_s": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
                "latency_p99_s": round(float(np.percentile(lat, 99)), 4) if len(lat) else None}
     finally:

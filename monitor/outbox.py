@@ -8,15 +8,17 @@ logged and counted (`monitor_produce_errors_total{topic}`), never ignored silent
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
+
+import orjson
 
 log = logging.getLogger(__name__)
 
 
 def encode(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON (orjson: ~5x the stdlib encoder; numpy scalars and arrays serialise as numbers)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class Outbox:

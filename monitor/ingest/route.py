@@ -25,8 +25,9 @@ FOLDED_HASHTAGS = "_hashtags"
 class HashtagBudget:
     """Top-N hashtags by recent volume (space-saving counts over 8N slots, halved every `decay_every` looks).
 
-    A hashtag is admitted while fewer than N are admitted; once N are, the admitted set is recomputed every
-    `decay_every` observations as the N with the highest counts, so a new hashtag with volume displaces a quiet one.
+    The first N hashtags are admitted as they come; after that the admitted set changes only when it is recomputed,
+    every `decay_every` observations, as the N with the highest counts: a new hashtag with volume displaces a quiet
+    one, and a stream of one-off hashtags cannot churn topics (each new topic is window state).
     """
 
     def __init__(self, n: int, decay_every: int = 2048) -> None:
@@ -35,6 +36,7 @@ class HashtagBudget:
         self.decay_every = decay_every
         self.counts: dict[str, float] = {}
         self.admitted: set[str] = set()
+        self.filled = False
         self.seen = 0
 
     def admit(self, tag: str) -> bool:
@@ -51,8 +53,9 @@ class HashtagBudget:
             top = sorted(self.counts, key=self.counts.__getitem__, reverse=True)[: self.n]
             self.admitted = set(top)
             self.counts = {k: v / 2 for k, v in self.counts.items()}
-        if tag not in self.admitted and len(self.admitted) < self.n:
-            self.admitted.add(tag)
+        if tag not in self.admitted and len(self.admitted) < self.n and not self.filled:
+            self.admitted.add(tag)  # the first N tags get in at once; after that only the recount changes the set
+            self.filled = len(self.admitted) >= self.n
         return tag in self.admitted
 
 

@@ -181,6 +181,10 @@ class IngestStage:
     async def publish(self, items: list[Item], results: list[ScoreResult], lane: str) -> None:
         now = time.time()
         pairs: list[tuple[list[str], dict[str, Any]]] = []
+        m = self.metrics
+        by_label: dict[str, int] = {}  # counters incremented once per batch and label, not once per post
+        by_topic: dict[tuple[str, str], int] = {}
+        freshness = m.event_to_scored_seconds.labels(lane)
         for (post, ev), res in zip(items, results, strict=True):
             if res.error:
                 await self.send_dlq(res.reason, res.error, ev, post.id)
@@ -190,16 +194,20 @@ class IngestStage:
             await self.outbox.send(self.s.topic_scored, post.id.encode(),
                                    scored_record(post, res, topics, latency, lane))
             pairs.append((topics, topic_event(post, res)))
-            m = self.metrics
-            m.posts_scored.labels(res.label).inc()
+            by_label[res.label] = by_label.get(res.label, 0) + 1
             for t in topics:
-                m.topic_posts.labels(m.topic_label(t), res.label).inc()
+                key = (t, res.label)
+                by_topic[key] = by_topic.get(key, 0) + 1
             if res.probs:
                 m.model_confidence.labels(res.label).observe(max(res.probs))
             m.processing_seconds.observe(latency)
-            m.event_to_scored_seconds.labels(lane).observe(max(0.0, now - post.event_ms / 1000))
+            freshness.observe(max(0.0, now - post.event_ms / 1000))
             self.pwm.observe(ev.message.partition, min(post.event_ms, int(now * 1000) + MAX_FUTURE_MS),
                              time.monotonic())
+        for label, n in by_label.items():
+            m.posts_scored.labels(label).inc(n)
+        for (topic, label), n in by_topic.items():
+            m.topic_posts.labels(m.topic_label(topic), label).inc(n)
         for topic, rec in bytopic_batches(pairs).items():
             await self.outbox.send(self.bytopic, topic.encode(), rec)
 

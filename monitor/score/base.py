@@ -68,14 +68,15 @@ class TextScorer:
         t0 = time.perf_counter()
         texts = [posts[i].text or "" for i in idx]
         try:
-            probs = np.asarray(self._predict(texts)) if texts else np.zeros((0, 3))
-            per = {i: probs[j] for j, i in enumerate(idx)}
+            probs = np.asarray(self._predict(texts), dtype=float) if texts else np.zeros((0, 3))
+            rows = probs.tolist()  # one conversion per batch, not three numpy scalar reads per post
+            per = {i: rows[j] for j, i in enumerate(idx)}
             errors: dict[int, str] = {}
         except Exception:  # noqa: BLE001 - isolate the failing post
             per, errors = {}, {}
             for i in idx:
                 try:
-                    per[i] = np.asarray(self._predict([posts[i].text or ""]))[0]
+                    per[i] = np.asarray(self._predict([posts[i].text or ""]), dtype=float)[0].tolist()
                 except Exception as exc:  # noqa: BLE001
                     errors[i] = f"{type(exc).__name__}: {exc}"[:300]
         dt = (time.perf_counter() - t0) / max(1, len(idx))
@@ -84,7 +85,7 @@ class TextScorer:
                 out[i] = ScoreResult(None, "error", ["text"], self.version, error=errors[i])
                 continue
             p = per[i]
-            out[i] = ScoreResult((float(p[0]), float(p[1]), float(p[2])), LABELS[int(np.argmax(p))],
+            out[i] = ScoreResult((p[0], p[1], p[2]), LABELS[p.index(max(p))],
                                  ["text"], self.version, seconds_by_modality={"text": dt})
         return [r for r in out if r is not None]
 

@@ -1,0 +1,185 @@
+"""Pure cores of the hot path v2: media-lane admission, duplicate-text cache, hashtag budget, watermarks merged
+over workers, per-topic batching of window events, webhook give-up horizon."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from monitor.aggregate.watermark import SourceWatermarks
+from monitor.alert.delivery import RetryPolicy, Target, deliver
+from monitor.ingest.records import bytopic_batches
+from monitor.ingest.route import FOLDED_HASHTAGS, HashtagBudget, Router
+from monitor.outbox import encode
+from monitor.score.cache import TextCache
+from monitor.score.lanes import LaneItem, MediaLane
+
+
+# --- media lane ----------------------------------------------------------------------------------------------
+def test_media_lane_refuses_when_full_counting_busy_items():
+    lane = MediaLane(capacity=2, max_wait_s=10)
+    assert lane.offer(LaneItem(1000, 0.0, "a"))
+    assert lane.offer(LaneItem(2000, 0.0, "b"))
+    assert not lane.offer(LaneItem(3000, 0.0, "c"))  # full: the caller sheds it
+    batch, expired = lane.take(1, now=1.0)
+    assert [i.payload for i in batch] == ["a"] and expired == []
+    assert not lane.offer(LaneItem(3000, 1.0, "c"))  # "a" is being encoded: still counts
+    lane.done(batch)
+    assert lane.offer(LaneItem(3000, 1.0, "c"))
+
+
+def test_media_lane_expires_items_that_waited_too_long_and_holds_the_oldest_event_time():
+    lane = MediaLane(capacity=10, max_wait_s=5)
+    lane.offer(LaneItem(5000, 0.0, "old"))
+    lane.offer(LaneItem(1000, 4.0, "young"))
+    assert lane.oldest_event_ms() == 1000
+    assert lane.oldest_wait_s(6.0) == 6.0
+    batch, expired = lane.take(4, now=6.0)
+    assert [i.payload for i in expired] == ["old"]
+    assert [i.payload for i in batch] == ["young"]
+    assert lane.oldest_event_ms() == 1000  # busy items still hold the watermark
+    lane.done(batch)
+    assert lane.oldest_event_ms() is None and len(lane) == 0
+
+
+# --- duplicate-text cache --------------------------------------------------------------------------------------
+def test_text_cache_normalises_and_counts_hits():
+    c = TextCache(max_entries=10, max_bytes=10_000)
+    assert c.get("RT @bob: Great   results! https://t.co/x") is None
+    c.put("RT @bob: Great   results! https://t.co/x", (0.1, 0.2, 0.7))
+    assert c.get("great results!") == (0.1, 0.2, 0.7)
+    assert c.get("poor results!") is None
+    assert c.hits == 1 and c.misses == 2
+    assert abs(c.hit_ratio - 1 / 3) < 1e-9
+
+
+def test_text_cache_is_bounded_by_entries_and_bytes():
+    c = TextCache(max_entries=3, max_bytes=10_000)
+    for i in range(10):
+        c.put(f"text number {i}", (1.0, 0.0, 0.0))
+    assert len(c) == 3
+    assert c.get("text number 9") is not None and c.get("text number 0") is None
+    small = TextCache(max_entries=1000, max_bytes=2_000)
+    for i in range(500):
+        small.put(f"{i} " + "x" * 100, (1.0, 0.0, 0.0))
+    assert len(small) < 500
+    assert small.bytes <= 2_000
+
+
+def test_text_cache_keeps_recently_used_entries():
+    c = TextCache(max_entries=2, max_bytes=10_000)
+    c.put("a", (1.0, 0.0, 0.0))
+    c.put("b", (0.0, 1.0, 0.0))
+    assert c.get("a") is not None  # "a" is now the most recent
+    c.put("c", (0.0, 0.0, 1.0))
+    assert c.get("a") is not None and c.get("b") is None
+
+
+# --- hashtag budget -------------------------------------------------------------------------------------------
+def test_hashtag_budget_bounds_topics_and_folds_the_rest():
+    folded: list[int] = []
+    r = Router(max_hashtags=3, on_fold=lambda: folded.append(1))
+    seen: set[str] = set()
+    for i in range(200):
+        seen.update(r.topics(f"post #tag{i} #common"))
+    hashtags = {t for t in seen if t.startswith("tag") or t == "common"}
+    assert len(hashtags) <= 3
+    assert FOLDED_HASHTAGS in seen and folded
+    assert "common" in seen
+
+
+def test_hashtag_budget_lets_a_loud_new_tag_displace_quiet_ones():
+    b = HashtagBudget(2, decay_every=64)
+    for t in ("quiet1", "quiet2"):
+        assert b.admit(t)
+    assert not b.admit("loud")
+    for _ in range(200):
+        b.admit("loud")
+    assert b.admit("loud")
+
+
+def test_cashtags_and_configured_keywords_are_never_folded():
+    r = Router({"brand": ["acme"]}, max_hashtags=1)
+    r.topics("#one")
+    assert set(r.topics("$TSLA acme #two")) >= {"TSLA", "brand"}
+
+
+# --- watermarks over several ingest workers ------------------------------------------------------------------
+def test_watermark_of_a_partition_is_the_minimum_over_live_workers():
+    """With `max` (the merge before v2) the lagging worker's posts would be declared late."""
+    w = SourceWatermarks(ttl_s=10)
+    w.tick("fast", 100_000, idle=False, now=0.0)
+    w.tick("slow", 40_000, idle=False, now=0.0)
+    assert w.value(0.0) == 40_000
+    w.tick("slow", 70_000, idle=False, now=1.0)
+    assert w.value(1.0) == 70_000
+
+
+def test_idle_or_silent_workers_do_not_hold_the_watermark_back_and_it_never_decreases():
+    w = SourceWatermarks(ttl_s=10)
+    w.tick("a", 100_000, idle=False, now=0.0)
+    w.tick("b", 20_000, idle=True, now=0.0)
+    assert w.value(0.0) == 100_000  # idle b ignored
+    w.tick("c", 50_000, idle=False, now=0.0)
+    assert w.value(0.0) == 100_000  # never decreases
+    w.tick("a", 200_000, idle=False, now=5.0)
+    assert w.value(5.0) == 100_000  # c (live) holds it
+    w.tick("a", 210_000, idle=False, now=12.0)
+    assert w.value(12.0) == 210_000  # c silent > ttl: forgotten (its partitions moved to a)
+
+
+# --- by-topic batching and encoding ---------------------------------------------------------------------------
+def test_bytopic_batches_one_record_per_topic_in_order():
+    out = bytopic_batches([(["A", "B"], {"id": 1}), (["A"], {"id": 2}), (["_all"], {"id": 3})])
+    assert list(out) == ["A", "B", "_all"]
+    assert out["A"] == {"topic": "A", "events": [{"id": 1}, {"id": 2}]}
+    assert out["B"]["events"] == [{"id": 1}]
+
+
+def test_outbox_encoding_is_compact_utf8_json():
+    import json
+
+    import numpy as np
+
+    raw = encode({"text": "café ☕", "p": np.float32(0.5), "v": np.array([1, 2])})
+    assert b" " not in raw.replace("café ☕".encode(), b"")
+    assert json.loads(raw) == {"text": "café ☕", "p": 0.5, "v": [1, 2]}
+
+
+# --- webhook give-up horizon ----------------------------------------------------------------------------------
+def test_webhook_gives_up_after_the_horizon_instead_of_retrying_forever():
+    hits: list[int] = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hits.append(1)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    from tests.unit.test_alert_delivery import RECORD as record
+    policy = RetryPolicy(base_s=0.05, cap_s=0.1, max_attempts=0, horizon_s=0.6)
+
+    async def go() -> str:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as s:
+            return await deliver(s, Target(url=f"http://127.0.0.1:{server.server_address[1]}/"), record, policy,
+                                 rng=random.Random(0))
+
+    t0 = time.monotonic()
+    try:
+        assert asyncio.run(go()) == "give_up"
+    finally:
+        server.shutdown()
+    assert time.monotonic() - t0 < 3.0
+    assert len(hits) >= 3

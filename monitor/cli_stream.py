@@ -73,12 +73,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--posts", type=int, default=2000)
     b.add_argument("--json", action="store_true")
     b.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
-    b.add_argument("--mix", choices=["text", "multimodal"], default="text",
-                   help="text-only posts, or 70 %% text / 20 %% image / 10 %% audio posts")
+    b.add_argument("--mix", choices=["text", "multimodal", "overload"], default="text",
+                   help="text-only posts; 70 %% text / 20 %% image / 10 %% audio posts; or overload: 20 %% image "
+                        "posts produced at once, faster than the media lane can encode (reports shedding)")
     b.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
     b.add_argument("--soak", type=float, default=None, metavar="SECONDS",
                    help="soak mode: steady realistic stream; sample RSS, fds, lag, latency")
-    b.add_argument("--rate", type=float, default=30.0, help="soak: posts per second")
+    b.add_argument("--rate", type=float, default=30.0, help="soak and --mix overload: posts per second")
     b.add_argument("--sample-s", type=float, default=60.0, help="soak: seconds between samples")
     b.add_argument("--plot", type=__import__("pathlib").Path, default=None, help="soak: also save a PNG of the samples")
     b.set_defaults(func=cmd_bench)

@@ -110,7 +110,7 @@ class IngestStage:
         self.metrics.media_lane_posts.set(len(self.lane))
         if events:
             ts = [e.message.timestamp for e in events if e.message.timestamp]
-            self.text_lag_s = max(0.0, time.time() - min(ts) / 1000) if ts else 0.0
+            self.text_lag_s = max(0.0, time.time() - min(ts)) if ts else 0.0  # Faust: seconds
             self.metrics.lane_lag_seconds.labels("text").set(self.text_lag_s)
         if text or shed:
             await self.score_text(text, shed, SHED_FULL)
@@ -190,7 +190,7 @@ class IngestStage:
                 await self.send_dlq(res.reason, res.error, ev, post.id)
                 continue
             topics = self.router.topics(post.text, post.topics)
-            latency = max(0.0, now - ev.message.timestamp / 1000) if ev.message.timestamp else 0.0
+            latency = max(0.0, now - ev.message.timestamp) if ev.message.timestamp else 0.0  # seconds
             await self.outbox.send(self.s.topic_scored, post.id.encode(),
                                    scored_record(post, res, topics, latency, lane))
             pairs.append((topics, topic_event(post, res)))
@@ -250,7 +250,7 @@ class IngestStage:
         """Age (now - broker timestamp) of the oldest post pending in the media lane."""
         ts = [i.payload[1].message.timestamp for i in (*self.lane.queue, *self.lane.busy)]
         ts = [t for t in ts if t]
-        return max(0.0, time.time() - min(ts) / 1000) if ts else 0.0
+        return max(0.0, time.time() - min(ts)) if ts else 0.0  # Faust message timestamps are seconds
 
     def watermark(self, now: float) -> int:
         """This worker's event-time watermark, held back by the media posts still pending in the lane."""

@@ -39,6 +39,9 @@ def test_scored_dlq_windows_metrics(stream_settings, workers):
     rec = scored[0]["value"]
     assert set(rec["probs"]) == {"negative", "neutral", "positive"} and rec["model"].startswith("vader")
     assert rec["topics"] and rec["latency_s"] >= 0
+    # produce -> scored latency in seconds (broker timestamps are ms, Faust's message timestamps seconds)
+    assert all(0 <= r["value"]["latency_s"] < 90 for r in scored), max(r["value"]["latency_s"] for r in scored)
+    assert {r["value"]["lane"] for r in scored} == {"text"} and not any(r["value"]["media_shed"] for r in scored)
 
     produce_raw(s.bootstrap_servers, s.topic_raw, [closer()])
     values = [r["value"] for r in scored]

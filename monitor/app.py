@@ -67,6 +67,9 @@ def make_faust_app(settings: Settings) -> faust.App:
         web_enabled=False,
         producer_max_request_size=16 * 1024 * 1024,
         producer_linger=0.005,
+        # Tansu's end offset = base offset of the last batch + 1 (measured): changelog recovery would stop before
+        # the last records of a multi-record batch. One record per batch (still many batches per request).
+        producer_max_batch_size=1 if settings.single_record_batches else 16384,
         broker_credentials=broker_credentials(settings),
         consumer_max_fetch_size=16 * 1024 * 1024,
         stream_buffer_maxsize=max(4096, 2 * settings.ingest_batch_size),
@@ -131,11 +134,13 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
 
     @app.timer(settings.tick_interval_s)
     async def tick() -> None:
-        """Send this worker's event-time watermark (and whether it is idle) to every aggregation partition."""
+        """Send this worker's progress per owned raw partition (highest published event time, idle?) to every
+        aggregation partition; `tick` (this worker's own watermark) is informational."""
         now = time.monotonic()
-        wm = ingest_stage.watermark(now)
-        if wm:
-            value = {"tick": wm, "src": worker_id, "idle": ingest_stage.pwm.all_idle(now)}
+        parts = ingest_stage.partition_progress(now)
+        if parts:
+            value = {"tick": ingest_stage.watermark(now), "src": worker_id, "idle": ingest_stage.pwm.all_idle(now),
+                     "parts": {str(p): [wm, idle] for p, (wm, idle) in parts.items()}}
             for p in range(settings.partitions):
                 await outbox.send(bytopic_name(settings), None, value, partition=p)
 

@@ -49,20 +49,37 @@ def raw_scorer_throughput(settings: Settings, values: list[bytes]) -> dict[str, 
     return {"model": scorer.version, "posts": len(posts), "seconds": round(dt, 3), "posts_per_s": round(len(posts) / dt, 1)}
 
 
-def raw_text_throughput(settings: Settings, values: list[bytes]) -> float:
-    """Texts/s of the text model alone on the posts' own texts (the text encoder's raw throughput)."""
+def raw_text_throughput(settings: Settings, values: list[bytes]) -> dict[str, Any]:
+    """Texts/s of the text model alone on the posts' own texts: the backend in use (`text_per_s`, `text_backend`)
+    and, in the same run, the fp32 torch model (`text_torch_fp32_per_s`) when the fine-tuned model is in use."""
     from monitor.score.base import build_scorer
+
+    texts = [p.text for p in (decode_post(v, settings.limits) for v in values) if getattr(p, "text", None)]
+    if not texts:
+        return {"text_per_s": 0.0}
+
+    def speed(predict: Any) -> float:
+        predict(texts[: settings.batch_size])  # warm-up
+        t0 = time.perf_counter()
+        for i in range(0, len(texts), settings.batch_size):
+            predict(texts[i:i + settings.batch_size])
+        return round(len(texts) / (time.perf_counter() - t0), 1)
 
     scorer = build_scorer(settings)
     text = getattr(scorer, "text", scorer)
-    texts = [p.text for p in (decode_post(v, settings.limits) for v in values) if getattr(p, "text", None)]
-    if not texts:
-        return 0.0
-    text._predict(texts[: settings.batch_size])  # warm-up
-    t0 = time.perf_counter()
-    for i in range(0, len(texts), settings.batch_size):
-        text._predict(texts[i:i + settings.batch_size])
-    return round(len(texts) / (time.perf_counter() - t0), 1)
+    out: dict[str, Any] = {"text_per_s": speed(text._predict)}
+    if text.name == "minilm":
+        from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel, resolve_device
+
+        art = settings.text_model_dir or DEFAULT_ARTEFACT
+        out["text_backend"] = ("torch-fp16" if resolve_device(settings.device).type == "cuda" else
+                               "int8-dynamic" if settings.text_backend in ("auto", "int8") else "torch-fp32")
+        fp32 = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size, backend="torch")
+        out["text_torch_fp32_per_s"] = speed(fp32.predict_proba)
+        out["text_speedup_vs_torch_fp32"] = round(out["text_per_s"] / out["text_torch_fp32_per_s"], 2)
+    else:
+        out["text_backend"] = text.name
+    return out
 
 
 def scratch_run(args: argparse.Namespace, settings: Settings, prefix: str
@@ -119,31 +136,43 @@ def overload_stats(s: Settings, items: list[tuple[str, bytes]], scored: list[dic
             "media_shed": sum(reasons.values()), "media_shed_by_reason": reasons}
 
 
-def _scraped_total(port: int) -> float:
-    """Posts scored + dead-lettered so far, from the worker's /metrics (0 while it does not answer)."""
+def _scraped(port: int, *prefixes: str) -> float:
+    """Sum of the worker's /metrics samples whose line starts with one of `prefixes` (0 while it does not answer)."""
     import urllib.request
 
     try:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()  # noqa: S310
     except OSError:
         return 0.0
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-               if line.startswith(("monitor_posts_scored_total{", "monitor_posts_dead_lettered_total{")))
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(prefixes))
+
+
+def _scraped_total(port: int) -> float:
+    """Posts scored + dead-lettered so far by one worker."""
+    return _scraped(port, "monitor_posts_scored_total{", "monitor_posts_dead_lettered_total{")
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     s, env, broker = scratch_run(args, settings, "bench")
-    worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env,
-                              stdout=open(os.environ.get("MONITOR_BENCH_WORKER_LOG", os.devnull), "wb"),
-                              stderr=subprocess.STDOUT)  # noqa: SIM115
+    n_workers = max(1, getattr(args, "workers", 1))
+    ports = [s.metrics_port] + [free_port() for _ in range(n_workers - 1)]
+    log_path = os.environ.get("MONITOR_BENCH_WORKER_LOG", os.devnull)
+    workers = [subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"],
+                                env={**env, "MONITOR_METRICS_PORT": str(port)},
+                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+               for port in ports]
     try:
-        # warm-up: one post through, so group join and model load are not measured
+        # warm-up: one post through and every worker holding partitions, so group join and model load are not
+        # measured
         produce_raw(s.bootstrap_servers, s.topic_raw, bench_posts(1, seed=1))
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not read_all(s.bootstrap_servers, s.topic_scored, timeout_s=2):
             time.sleep(0.5)
+        while time.monotonic() < deadline and not all(
+                _scraped(p, "monitor_assigned_partitions ") >= 1 for p in ports[: s.partitions]):
+            time.sleep(0.5)
         items = bench_posts(args.posts, mix=args.mix)
-        base = _scraped_total(s.metrics_port)
+        base = sum(_scraped_total(p) for p in ports)
         t0 = time.time()
         produce_raw(s.bootstrap_servers, s.topic_raw, paced(items, args.rate) if args.mix == "overload" else items)
         t_produced = time.time()
@@ -153,7 +182,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         dlq: list[dict[str, Any]] = []
         # wait on the worker's own counters (cheap) so the bench does not compete with the worker for the CPU by
         # re-reading the output topic; the topic read below is the measurement
-        while time.monotonic() < deadline and _scraped_total(s.metrics_port) < base + len(want):
+        while time.monotonic() < deadline and sum(_scraped_total(p) for p in ports) < base + len(want):
             time.sleep(0.2)
         while time.monotonic() < deadline:
             scored = [r for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=30)
@@ -164,7 +193,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
                 break
             missing = sorted(want - {r["value"]["id"] for r in scored})[:3]
             print(f"bench: waiting, {got} scored + {len(dlq)} dead-lettered of {len(want)} "
-                  f"(worker counters {_scraped_total(s.metrics_port) - base:.0f}; missing e.g. {missing})",
+                  f"(worker counters {sum(_scraped_total(p) for p in ports) - base:.0f}; missing e.g. {missing})",
                   file=sys.stderr)
             time.sleep(1.0)
         raw = {r["key"]: r["timestamp"] for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=30)}
@@ -183,16 +212,18 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         if args.mix == "overload":
             e2e |= overload_stats(s, items, scored, raw)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
     if args.mix == "overload":  # the media encoders' raw speed is what is overloaded: not re-measured here
         raw_stats = raw_scorer_throughput(s, [v for _, v in items if not decode_post(v, s.limits).media])
     else:
         raw_stats = raw_scorer_throughput(s, [v for _, v in items])
-    encoders: dict[str, Any] = {"text_per_s": raw_text_throughput(s, [v for _, v in items])}
+    encoders: dict[str, Any] = raw_text_throughput(s, [v for _, v in items])
     if args.mix != "text":
         from monitor.training.media_eval import bench_media
 
@@ -203,7 +234,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
               "ratio": round(e2e["posts_per_s"] / raw_stats["posts_per_s"], 3)
               if raw_stats["posts_per_s"] and args.mix != "overload" else None,
               "bench_process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-              "partitions": s.partitions, "batch_size": s.batch_size, "broker": "embedded tansu" if broker else
+              "partitions": s.partitions, "workers": n_workers, "batch_size": s.batch_size, "broker": "embedded tansu" if broker else
               s.bootstrap_servers, "cpu_count": os.cpu_count()}
     if broker:
         broker.stop()

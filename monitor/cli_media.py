@@ -82,6 +82,7 @@ def add_eval(evs: Any) -> None:
     o = evs.add_parser("ocr", help="OCR character error rate on images rendered from dev-split sentences")
     o.add_argument("--n", type=int, default=100)
     o.add_argument("--seed", type=int, default=5)
+    o.add_argument("--baseline", action="store_true", help="RapidOCR's default settings (the pre-v2 whole-image OCR)")
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=cmd_eval_ocr)
     a = evs.add_parser("asr", help="VAD + ASR word error rate on espeak-ng speech of dev-split sentences")
@@ -193,7 +194,7 @@ def cmd_eval_voice(args: argparse.Namespace) -> int:
 def cmd_eval_ocr(args: argparse.Namespace) -> int:
     from monitor.training.media_eval import eval_ocr
 
-    _print(eval_ocr(args.n, args.seed), args.json, "OCR")
+    _print(eval_ocr(args.n, args.seed, fast=not args.baseline), args.json, "OCR")
     return 0
 
 

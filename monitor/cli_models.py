@@ -41,6 +41,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--plot", type=Path, default=None, help="write a confusion-matrix PNG here")
     et.add_argument("--device", default=None)
     et.add_argument("--batch-size", type=int, default=64)
+    et.add_argument("--backend", choices=["torch", "int8", "auto"], default="torch",
+                    help="torch: fp32 on CPU (fp16 on a GPU); int8: the worker's CPU default (dynamic quantisation)")
     et.set_defaults(func=cmd_eval_text)
     en = evs.add_parser("nab", help="NAB standard-profile score of the volume detector on a folder of NAB series")
     en.add_argument("--data", type=Path, required=True, help="folder with *.csv and windows.json")
@@ -77,7 +79,7 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_text_predictor(model: str, device: str | None, batch_size: int):  # noqa: ANN201
+def load_text_predictor(model: str, device: str | None, batch_size: int, backend: str = "torch"):  # noqa: ANN201
     """Return (name, callable texts -> probs ndarray)."""
     if model == "vader":
         from monitor.score.vader import VaderModel
@@ -89,8 +91,8 @@ def load_text_predictor(model: str, device: str | None, batch_size: int):  # noq
     path = DEFAULT_ARTEFACT if model == "default" else Path(model)
     if not TextSentimentModel.available(path):
         raise SystemExit(f"no trained text model at {path}: run `monitor train text` or use --model vader")
-    m = TextSentimentModel(path, device=device, batch_size=batch_size)
-    return m.version, lambda texts: m.predict_proba(texts).numpy()
+    m = TextSentimentModel(path, device=device, batch_size=batch_size, backend=backend)
+    return f"{m.version} ({m.backend})", lambda texts: m.predict_proba(texts).numpy()
 
 
 def cmd_eval_text(args: argparse.Namespace) -> int:
@@ -102,7 +104,7 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    name, predict = load_text_predictor(args.model, args.device, args.batch_size)
+    name, predict = load_text_predictor(args.model, args.device, args.batch_size, args.backend)
     probs = predict([e.text for e in examples]) if examples else __import__("numpy").zeros((0, 3))
     y = [e.label for e in examples]
     rep = classification_report(y, probs.argmax(1).tolist(), LABELS, probs)

@@ -77,10 +77,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="text-only posts; 70 %% text / 20 %% image / 10 %% audio posts; or overload: 20 %% image "
                         "posts produced at once, faster than the media lane can encode (reports shedding)")
     b.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
+    b.add_argument("--workers", type=int, default=1, help="worker processes in the group (tokenisation is "
+                   "CPU-bound: on a GPU machine several processes feed the device)")
     b.add_argument("--soak", type=float, default=None, metavar="SECONDS",
                    help="soak mode: steady realistic stream; sample RSS, fds, lag, latency")
     b.add_argument("--rate", type=float, default=30.0, help="soak and --mix overload: posts per second")
     b.add_argument("--sample-s", type=float, default=60.0, help="soak: seconds between samples")
+    b.add_argument("--image-share", type=float, default=None, help="soak: share of image posts (default: CPU-sized)")
+    b.add_argument("--audio-share", type=float, default=None, help="soak: share of audio posts (default: CPU-sized)")
     b.add_argument("--plot", type=__import__("pathlib").Path, default=None, help="soak: also save a PNG of the samples")
     b.set_defaults(func=cmd_bench)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -62,6 +62,8 @@ class Settings(BaseModel):
     text_model_dir: str | None = None
     media_encoders: bool = True
     device: str | None = None
+    text_backend: Literal["auto", "torch", "int8"] = "auto"
+    single_record_batches: bool = True
     metrics_port: int = 9108
     metrics_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -45,6 +45,27 @@ def raw_lag(s: Settings) -> int:
         c.close()
 
 
+def worker_freshness(port: int) -> dict[str, float | None]:
+    """Lane lag in seconds, media posts seen and shed, from the worker's /metrics."""
+    import urllib.request
+
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()  # noqa: S310
+    except OSError:
+        return {}
+    out: dict[str, float | None] = {"media_shed": 0.0}
+    for line in body.splitlines():
+        if line.startswith('monitor_lane_lag_seconds{lane="text"}'):
+            out["text_lane_lag_s"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith('monitor_lane_lag_seconds{lane="media"}'):
+            out["media_lane_lag_s"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("monitor_media_shed_total{"):
+            out["media_shed"] = (out["media_shed"] or 0.0) + float(line.rsplit(" ", 1)[1])
+        elif line.startswith('monitor_scorer_seconds_count{modality="image"}'):
+            out["image_batches"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.bench import scratch_run
     from monitor.kafka_io import producer
@@ -55,12 +76,15 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
                               stderr=subprocess.DEVNULL)
     stop = threading.Event()
     produced = [0]
+    produced_media = [0]
     latencies: list[float] = []
     lock = threading.Lock()
 
     def produce() -> None:
+        image_share = CPU_IMAGE_SHARE if args.image_share is None else args.image_share
+        audio_share = CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share
         spec = StreamSpec(seed=5, rate_per_event_s=args.rate, start_ms=int(time.time() * 1000),
-                          image_share=CPU_IMAGE_SHARE, audio_share=CPU_AUDIO_SHARE)
+                          image_share=image_share, audio_share=audio_share)
         spec.spikes = demo_spikes(args.soak)
         p = producer(s.bootstrap_servers)
         t0 = time.monotonic()
@@ -72,6 +96,8 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
                 time.sleep(min(0.05, max(0.0, due - time.monotonic())))
             p.send(s.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
             produced[0] += 1
+            if b'"kind"' in item["value"]:  # a post with media
+                produced_media[0] += 1
         p.flush()
         p.close()
 
@@ -98,10 +124,12 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
                 lat = np.array(latencies[-5000:])
                 latencies.clear()
             sample = {"t_s": round(time.monotonic() - t0, 1), "produced": produced[0],
+                      "media_posts": produced_media[0],
                       "worker_rss_mb": proc_rss_mb(worker.pid), "worker_open_fds": proc_fds(worker.pid),
                       "raw_lag": raw_lag(s),
                       "latency_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
-                      "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None}
+                      "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None,
+                      **worker_freshness(s.metrics_port)}
             samples.append(sample)
             if not args.json:
                 print(json.dumps(sample), flush=True)
@@ -115,7 +143,18 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         if broker:
             broker.stop()
     first, last = samples[0], samples[-1]
-    result = {"seconds": args.soak, "rate_per_s": args.rate, "samples": samples,
+    # RSS growth from minute 5 on (model loading, caches and allocator arenas fill the first minutes)
+    base = next((x for x in samples if x["t_s"] >= 300), first)
+    shed, media = last.get("media_shed", 0.0), last.get("media_posts", 0.0)
+    result = {"seconds": args.soak, "rate_per_s": args.rate,
+              "image_share": CPU_IMAGE_SHARE if args.image_share is None else args.image_share,
+              "audio_share": CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share,
+              "rss_growth_pct_from_min5": round(100 * (last["worker_rss_mb"] - base["worker_rss_mb"])
+                                                / max(base["worker_rss_mb"], 1e-9), 2),
+              "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
+                                                     if x["t_s"] >= base["t_s"]), default=None),
+              "media_shed_fraction": round(shed / media, 3) if media else None,
+              "samples": samples,
               "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
                          "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
                          "raw_lag": last["raw_lag"] - first["raw_lag"]}}

@@ -1,8 +1,10 @@
 """The aggregation stage's adapter: by-topic records -> idempotent tumbling buckets (table) -> closed windows.
 
 Input records (key = topic): {"topic", "events": [compact event, ...]} from the ingest stage, and watermark ticks
-{"tick", "src", "idle"} that every ingest worker sends to every partition. The pure cores are
-`aggregate.windows` (buckets, closing) and `aggregate.watermark.SourceWatermarks` (min over live workers).
+{"tick", "src", "idle", "parts": {raw partition: [highest published event time, idle]}} that every ingest worker
+sends to every partition. The pure cores are `aggregate.windows` (buckets, closing) and
+`aggregate.watermark.RawPartitionWatermarks` (minimum over the raw partitions, whoever owns them: a lagging worker
+holds it back, a dead worker's unpublished backlog too, until the next owner reports).
 Window closing runs for the topics a batch touched and, when a partition's watermark moved, for the topics that
 live in that partition, not for every key of the table on every batch.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from monitor.aggregate.watermark import SourceWatermarks
+from monitor.aggregate.watermark import RawPartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
 from monitor.metrics import Metrics
@@ -43,11 +45,10 @@ class AggregateStage:
         self.outbox = outbox
         self.table = table
         self.cfg = window_config(settings)
-        self.ttl_s = max(3 * settings.tick_interval_s, settings.watermark_idle_s) + 2.0
-        self.wms: dict[int, SourceWatermarks] = {}
+        self.wms: dict[int, RawPartitionWatermarks] = {}
 
-    def partition_wm(self, part: int, now: float) -> int:
-        return self.wms.setdefault(part, SourceWatermarks(self.ttl_s)).value(now)
+    def partition_wm(self, part: int, now: float) -> int:  # noqa: ARG002 - wall time not needed any more
+        return self.wms.setdefault(part, RawPartitionWatermarks(self.s.partitions)).value()
 
     async def on_batch(self, events: list[Any]) -> None:
         now = time.monotonic()
@@ -56,8 +57,8 @@ class AggregateStage:
         for e in events:
             v, part = e.value, e.message.partition
             if "tick" in v:
-                self.wms.setdefault(part, SourceWatermarks(self.ttl_s)).tick(
-                    str(v.get("src", "")), int(v["tick"]), bool(v.get("idle", False)), now)
+                self.wms.setdefault(part, RawPartitionWatermarks(self.s.partitions)).tick(
+                    {int(p): (int(wm), bool(idle)) for p, (wm, idle) in v.get("parts", {}).items()})
                 continue
             wm = self.partition_wm(part, now)
             for ev in events_of(v):

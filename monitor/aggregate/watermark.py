@@ -26,6 +26,18 @@ class PartitionWatermarks:
         seen, _ = self.parts.get(partition, (None, now))
         self.parts[partition] = (event_ms if seen is None else max(seen, event_ms), now)
 
+    def snapshot(self, now: float, hold: dict[int, int] | None = None) -> dict[int, tuple[int, bool]]:
+        """Per owned partition: (highest event time published, idle?), for the ticks. A freshly assigned partition
+        with no event yet reports 0 (holds back) until it turns idle. `hold`: per partition, an event time still
+        pending (the media lane) that caps the reported value."""
+        out: dict[int, tuple[int, bool]] = {}
+        for p, (ts, wall) in self.parts.items():
+            wm = ts or 0
+            if hold and p in hold:
+                wm = min(wm, hold[p] - 1)
+            out[p] = (max(0, wm), now - wall >= self.idle_s and not (hold and p in hold))
+        return out
+
     def all_idle(self, now: float) -> bool:
         """Every owned partition idle (or none owned): this worker should not hold other workers back."""
         return all(now - wall >= self.idle_s for _, wall in self.parts.values())
@@ -42,31 +54,33 @@ class PartitionWatermarks:
         return self.current
 
 
-class SourceWatermarks:
-    """Watermark of one aggregation partition from the ticks of every ingest worker (pure; wall time injected).
+class RawPartitionWatermarks:
+    """Watermark of one aggregation partition from the per-raw-partition progress that ingest workers tick
+    (pure; never decreases).
 
-    Each worker ("source") ticks its own watermark (and whether all its raw partitions are idle). The partition's
-    watermark is the *minimum* over the live, non-idle sources, so the posts of a lagging worker are not declared
-    late; idle sources do not hold it back, and a source silent for `ttl_s` (a stopped or killed worker, whose
-    partitions another worker now owns) is forgotten. With only idle sources, the maximum of their watermarks.
-    Never decreases.
+    Every tick carries, for each raw partition its sender owns, the highest event time published from it and
+    whether it is idle. The value is the minimum over the raw partitions that are not idle, each at the highest
+    value any owner reported (a new owner re-reading a backlog reports lower values first; those events are
+    duplicates or newer). A raw partition whose owner died keeps its last value until the next owner reports,
+    so a takeover can never let the watermark run past the dead owner's unpublished backlog; a lagging worker's
+    partitions hold the watermark back (the minimum over workers). `n_partitions`: the raw topic's partition
+    count; until every partition has reported, the watermark holds.
     """
 
-    def __init__(self, ttl_s: float = 10.0) -> None:
-        self.ttl_s = ttl_s
-        self.sources: dict[str, tuple[int, bool, float]] = {}
+    def __init__(self, n_partitions: int) -> None:
+        self.n = n_partitions
+        self.parts: dict[int, tuple[int, bool]] = {}
         self.current = 0
 
-    def tick(self, source: str, watermark: int, idle: bool, now: float) -> None:
-        prev = self.sources.get(source)
-        self.sources[source] = (max(watermark, prev[0]) if prev else watermark, idle, now)
+    def tick(self, parts: dict[int, tuple[int, bool]]) -> None:
+        for p, (wm, idle) in parts.items():
+            prev = self.parts.get(p)
+            self.parts[p] = (max(wm, prev[0]) if prev else wm, idle)
 
-    def value(self, now: float) -> int:
-        self.sources = {s: v for s, v in self.sources.items() if now - v[2] <= self.ttl_s}
-        active = [wm for wm, idle, _ in self.sources.values() if not idle]
-        if active:
-            candidate = min(active)
-        else:
-            candidate = max((wm for wm, _, _ in self.sources.values()), default=0)
+    def value(self) -> int:
+        if len(self.parts) < self.n:
+            return self.current
+        active = [wm for wm, idle in self.parts.values() if not idle]
+        candidate = min(active) if active else max((wm for wm, _ in self.parts.values()), default=0)
         self.current = max(self.current, candidate)
         return self.current

@@ -202,14 +202,19 @@ class IngestStage:
                 m.model_confidence.labels(res.label).observe(max(res.probs))
             m.processing_seconds.observe(latency)
             freshness.observe(max(0.0, now - post.event_ms / 1000))
-            self.pwm.observe(ev.message.partition, min(post.event_ms, int(now * 1000) + MAX_FUTURE_MS),
-                             time.monotonic())
         for label, n in by_label.items():
             m.posts_scored.labels(label).inc(n)
         for (topic, label), n in by_topic.items():
             m.topic_posts.labels(m.topic_label(topic), label).inc(n)
         for topic, rec in bytopic_batches(pairs).items():
             await self.outbox.send(self.bytopic, topic.encode(), rec)
+        # Only now may these event times move the watermark: a tick (sent by the timer whenever this coroutine
+        # awaits) must never reach an aggregation partition ahead of the events it covers, or their window could
+        # close without them.
+        mono, cap = time.monotonic(), int(now * 1000) + MAX_FUTURE_MS
+        for (post, ev), res in zip(items, results, strict=True):
+            if not res.error:
+                self.pwm.observe(ev.message.partition, min(post.event_ms, cap), mono)
 
     async def send_dlq(self, reason: str, detail: str, ev: Any, post_id: str | None) -> None:
         self.metrics.posts_dead_lettered.labels(reason).inc()
@@ -251,6 +256,15 @@ class IngestStage:
         ts = [i.payload[1].message.timestamp for i in (*self.lane.queue, *self.lane.busy)]
         ts = [t for t in ts if t]
         return max(0.0, time.time() - min(ts)) if ts else 0.0  # Faust message timestamps are seconds
+
+    def partition_progress(self, now: float) -> dict[int, tuple[int, bool]]:
+        """Per owned raw partition: highest published event time (capped by media posts still pending in the
+        lane, so their window cannot close before they are scored) and idleness: the content of a tick."""
+        hold: dict[int, int] = {}
+        for it in (*self.lane.queue, *self.lane.busy):
+            part = it.payload[1].message.partition
+            hold[part] = min(hold.get(part, it.event_ms), it.event_ms)
+        return self.pwm.snapshot(now, hold)
 
     def watermark(self, now: float) -> int:
         """This worker's event-time watermark, held back by the media posts still pending in the lane."""

@@ -85,6 +85,16 @@ def overview() -> Any:
     d = d.with_panel(_ts("Consumer lag by topic", "short",
                          _q("sum by (topic) (monitor_consumer_lag_messages)", "{{topic}}"),
                          desc="End offset minus the consumer position, summed over partitions."))
+    d = d.with_panel(_ts("Freshness: lag in seconds per lane", "s",
+                         _q("max by (lane) (monitor_lane_lag_seconds)", "{{lane}} lane lag"),
+                         _q("histogram_quantile(0.99, sum by (le, lane) (rate(monitor_event_to_scored_seconds_bucket"
+                            "[$__rate_interval])))", "{{lane}} event→scored p99", "B"),
+                         desc="Age of the oldest unscored post per lane; event time to scored, p99."))
+    d = d.with_panel(_ts("Media shed and text cache", "short",
+                         _q("sum by (modality) (rate(monitor_media_shed_total[$__rate_interval]))",
+                            "shed {{modality}}/s"),
+                         _q("max(monitor_text_cache_hit_ratio)", "text cache hit ratio", "B"),
+                         _q("sum(monitor_media_lane_posts)", "media lane posts", "C")))
     d = d.with_panel(_ts("Work in progress", "short",
                          _q("sum(monitor_inflight_batches)", "in-flight batches"),
                          _q("sum(monitor_encoder_queue_posts)", "posts at the encoders", "B"),

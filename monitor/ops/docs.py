@@ -46,6 +46,12 @@ FIELD_DOCS: dict[str, str] = {
     "text_model_dir": "Directory of a trained text model artefact (default: the one shipped in the package).",
     "media_encoders": "Score image and audio posts with the media encoders (OCR, faces, speech, prosody).",
     "device": "Torch device for the encoders (default: cuda when available, else cpu).",
+    "single_record_batches": "One record per produced batch. Needed on the embedded Tansu broker, which reports a "
+                             "partition's end offset as the last batch's base offset + 1: table recovery and "
+                             "readers then stop before the last records of a multi-record batch (state lost "
+                             "after a restart). Set false on Apache Kafka (deploy/).",
+    "text_backend": "Text model backend: auto (int8 dynamic quantisation on CPU, fp16 torch on a GPU), torch "
+                    "(fp32 on CPU), int8.",
     "metrics_port": "Port of /metrics, /healthz and /readyz.",
     "metrics_host": "Address the metrics server binds (0.0.0.0 in containers).",
     "web_port": "Faust web port (unused: the web server is disabled).",

@@ -36,6 +36,8 @@ class RuleWindows:
     lag_min: int = 1000
     lag_for: str = "10m"
     no_windows_s: int = 600
+    lane_lag_s: int = 120
+    lane_lag_for: str = "5m"
     no_windows_for: str = "5m"
 
 
@@ -89,6 +91,12 @@ def alerting_rules(w: RuleWindows) -> dict[str, Any]:
               f"  and sum by (topic) (delta(monitor_consumer_lag_messages[{w.lag_window}])) > 0",
               w.lag_for, "warning", "Consumer lag on {{ $labels.topic }} is growing",
               "The workers do not keep up: add replicas (up to the partition count) or a GPU."),
+        alert("MonitorLaneLagHigh",
+              f"max by (lane) (monitor_lane_lag_seconds) > {w.lane_lag_s}", w.lane_lag_for, "warning",
+              f"The {{{{ $labels.lane }}}} lane is more than {w.lane_lag_s} s behind",
+              "Freshness in seconds: the oldest unscored post of this lane is older than the threshold. Text lane: "
+              "the workers do not keep up (add replicas up to the partition count). Media lane: see "
+              "monitor_media_shed_total; shedding bounds it at media_max_wait_s unless the media encoders stall."),
         alert("MonitorNoWindowsClosing",
               f"time() - max(monitor_window_last_closed_timestamp_seconds) > {w.no_windows_s}\n"
               f"  and sum(rate(monitor_posts_scored_total[{w.short}])) > 0", w.no_windows_for, "warning",

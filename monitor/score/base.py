@@ -113,7 +113,9 @@ def _build_scorer(settings: Settings) -> Scorer:
 
     art = settings.text_model_dir or DEFAULT_ARTEFACT
     if settings.scorer in ("auto", "text") and TextSentimentModel.available(art):
-        model = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size)
+        model = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size,
+                                   backend=settings.text_backend)
+        log.info("text model backend: %s", model.backend)
         return _with_media(TextScorer("minilm", model.version, lambda t: model.predict_proba(t).numpy()), settings)
     if settings.scorer == "text":
         raise FileNotFoundError(f"no trained text model at {art}: run `monitor train text`")

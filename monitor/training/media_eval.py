@@ -100,7 +100,7 @@ def _norm_chars(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip().lower()
 
 
-def eval_ocr(n: int = 100, seed: int = 5) -> dict[str, Any]:
+def eval_ocr(n: int = 100, seed: int = 5, fast: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     from monitor.media.image import decode_image
@@ -112,7 +112,7 @@ def eval_ocr(n: int = 100, seed: int = 5) -> dict[str, Any]:
     examples = []
     for text in tqdm(held_sentences(n, seed), desc="OCR CER", leave=False):
         data, params = render_text_image(text, rng)
-        got, _ = ocr_text(decode_image(data))
+        got, _ = ocr_text(decode_image(data), fast=fast)
         ref, hyp = _norm_chars(text), _norm_chars(got)
         e = levenshtein(ref, hyp)
         errors += e
@@ -122,7 +122,8 @@ def eval_ocr(n: int = 100, seed: int = 5) -> dict[str, Any]:
         per_size[params["size"]][1] += len(ref)
         if len(examples) < 5 and e:
             examples.append({"ref": ref, "hyp": hyp, **params})
-    return {"task": "ocr", "n_images": n, "chars": chars, "cer": errors / max(chars, 1),
+    return {"task": "ocr", "ocr_settings": "fast" if fast else "baseline", "n_images": n, "chars": chars,
+            "cer": errors / max(chars, 1),
             "cer_by_font_size": {str(k): v[0] / max(v[1], 1) for k, v in sorted(per_size.items())},
             "data": "sentences from fin_phrasebank dev split + tweets_sentiment_dev, rendered (6 DejaVu fonts, "
                     "18-44 px, ±4° rotation, blur, noise, JPEG 40-92)", "examples": examples}
@@ -168,6 +169,14 @@ def eval_asr(n: int = 40, seed: int = 7) -> dict[str, Any]:
                     "+f3/+m3 variants, 140-180 wpm)", "examples": examples}
 
 
+def _photo_without_text(seed: int, h: int = 480, w: int = 640) -> np.ndarray:
+    """A smooth noisy 640x480 RGB image with no text (stands in for a photo)."""
+    import cv2
+
+    img = np.random.default_rng(seed).normal(120, 40, (h, w, 3)).clip(0, 255).astype(np.uint8)
+    return cv2.GaussianBlur(img, (31, 31), 0)
+
+
 def bench_media(n_images: int = 20, n_clips: int = 10) -> dict[str, Any]:
     """Per-stage speed on this machine (one process; first call's model loading excluded)."""
     import cv2
@@ -193,6 +202,13 @@ def bench_media(n_images: int = 20, n_clips: int = 10) -> dict[str, Any]:
 
     decoded = timed("image_decode_per_s", decode_image, imgs, 1.0)
     timed("image_ocr_per_s", ocr_text, decoded, 1.0)
+    timed("image_ocr_baseline_per_s", lambda d: ocr_text(d, fast=False), decoded, 1.0)
+    photos = [_photo_without_text(i) for i in range(5)]
+    ocr_text(photos[0])
+    t0 = time.perf_counter()
+    for p in photos:
+        ocr_text(p)
+    out["image_ocr_photo_without_text_ms"] = round(1000 * (time.perf_counter() - t0) / len(photos), 1)
     timed("image_face_detect_per_s", detect_faces, decoded, 1.0)
     m = face_model()
     grey = [cv2.resize(cv2.cvtColor(d, cv2.COLOR_RGB2GRAY), (48, 48)) for d in decoded]

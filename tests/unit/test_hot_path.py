@@ -9,7 +9,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from monitor.aggregate.watermark import SourceWatermarks
 from monitor.alert.delivery import RetryPolicy, Target, deliver
 from monitor.ingest.records import bytopic_batches
 from monitor.ingest.route import FOLDED_HASHTAGS, HashtagBudget, Router
@@ -107,30 +106,6 @@ def test_cashtags_and_configured_keywords_are_never_folded():
     assert set(r.topics("$TSLA acme #two")) >= {"TSLA", "brand"}
 
 
-# --- watermarks over several ingest workers ------------------------------------------------------------------
-def test_watermark_of_a_partition_is_the_minimum_over_live_workers():
-    """With `max` (the merge before v2) the lagging worker's posts would be declared late."""
-    w = SourceWatermarks(ttl_s=10)
-    w.tick("fast", 100_000, idle=False, now=0.0)
-    w.tick("slow", 40_000, idle=False, now=0.0)
-    assert w.value(0.0) == 40_000
-    w.tick("slow", 70_000, idle=False, now=1.0)
-    assert w.value(1.0) == 70_000
-
-
-def test_idle_or_silent_workers_do_not_hold_the_watermark_back_and_it_never_decreases():
-    w = SourceWatermarks(ttl_s=10)
-    w.tick("a", 100_000, idle=False, now=0.0)
-    w.tick("b", 20_000, idle=True, now=0.0)
-    assert w.value(0.0) == 100_000  # idle b ignored
-    w.tick("c", 50_000, idle=False, now=0.0)
-    assert w.value(0.0) == 100_000  # never decreases
-    w.tick("a", 200_000, idle=False, now=5.0)
-    assert w.value(5.0) == 100_000  # c (live) holds it
-    w.tick("a", 210_000, idle=False, now=12.0)
-    assert w.value(12.0) == 210_000  # c silent > ttl: forgotten (its partitions moved to a)
-
-
 # --- by-topic batching and encoding ---------------------------------------------------------------------------
 def test_bytopic_batches_one_record_per_topic_in_order():
     out = bytopic_batches([(["A", "B"], {"id": 1}), (["A"], {"id": 2}), (["_all"], {"id": 3})])
@@ -183,3 +158,47 @@ def test_webhook_gives_up_after_the_horizon_instead_of_retrying_forever():
         server.shutdown()
     assert time.monotonic() - t0 < 3.0
     assert len(hits) >= 3
+
+
+# --- per-raw-partition watermarks (takeover-safe) -------------------------------------------------------------
+def test_raw_partition_watermark_is_the_minimum_over_partitions_whoever_owns_them():
+    from monitor.aggregate.watermark import RawPartitionWatermarks
+
+    w = RawPartitionWatermarks(3)
+    w.tick({0: (100_000, False), 1: (90_000, False)})  # worker A owns 0 and 1
+    assert w.value() == 0  # partition 2 has not reported yet: hold
+    w.tick({2: (40_000, False)})  # worker B (lagging) owns 2
+    assert w.value() == 40_000
+    w.tick({2: (95_000, False)})
+    assert w.value() == 90_000
+
+
+def test_a_dead_owners_partition_holds_the_watermark_until_the_next_owner_reports():
+    """With per-worker watermarks that expire (the first v2 design), the survivor's watermark took over 10 s
+    after the kill and the dead worker's unpublished backlog became late: posts missing from windows."""
+    from monitor.aggregate.watermark import RawPartitionWatermarks
+
+    w = RawPartitionWatermarks(2)
+    w.tick({0: (200_000, False)})  # survivor
+    w.tick({1: (50_000, False)})  # the worker that is then killed; it never ticks again
+    for _ in range(100):
+        w.tick({0: (300_000, False)})
+    assert w.value() == 50_000
+    w.tick({0: (300_000, False), 1: (20_000, False)})  # new owner re-reads the backlog from the committed offset
+    assert w.value() == 50_000  # max per partition: re-read events do not pull it back
+    w.tick({1: (120_000, False)})
+    assert w.value() == 120_000
+    w.tick({1: (120_000, True)})  # partition 1 idle: no longer holds back
+    assert w.value() == 300_000
+
+
+def test_ingest_snapshot_holds_pending_media_and_fresh_partitions():
+    from monitor.aggregate.watermark import PartitionWatermarks
+
+    pw = PartitionWatermarks(idle_s=5)
+    pw.assign([0, 1], now=0.0)
+    pw.observe(0, 100_000, now=1.0)
+    snap = pw.snapshot(2.0, hold={0: 60_000})
+    assert snap[0] == (59_999, False)  # capped by a media post still pending in the lane
+    assert snap[1] == (0, False)  # no event yet, not idle yet: holds back
+    assert pw.snapshot(10.0)[1] == (0, True)

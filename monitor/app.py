@@ -17,6 +17,7 @@ so a crash re-delivers rather than loses; window counts are idempotent by post i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -52,6 +53,21 @@ def broker_credentials(settings: Settings) -> Any:
     return None
 
 
+def topic_key_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Partition of a table changelog key. Table keys are JSON (`"acme"`) while the by-topic and windows records
+    carry the raw topic (`acme`): hashing the decoded key puts a topic's state in the partition of its records,
+    so whoever consumes a topic's records also recovers its state (before: other workers did, and after a takeover
+    two workers updated one topic's windows)."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    if key and key[:1] == b'"' and key[-1:] == b'"':
+        try:
+            key = json.loads(key).encode()
+        except ValueError:
+            pass
+    return DefaultPartitioner()(key, all_partitions, available)
+
+
 def make_faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
@@ -67,6 +83,7 @@ def make_faust_app(settings: Settings) -> faust.App:
         web_enabled=False,
         producer_max_request_size=16 * 1024 * 1024,
         producer_linger=0.005,
+        producer_partitioner=topic_key_partitioner,
         # Tansu's end offset = base offset of the last batch + 1 (measured): changelog recovery would stop before
         # the last records of a multi-record batch. One record per batch (still many batches per request).
         producer_max_batch_size=1 if settings.single_record_batches else 16384,

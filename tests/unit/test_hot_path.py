@@ -202,3 +202,17 @@ def test_ingest_snapshot_holds_pending_media_and_fresh_partitions():
     assert snap[0] == (59_999, False)  # capped by a media post still pending in the lane
     assert snap[1] == (0, False)  # no event yet, not idle yet: holds back
     assert pw.snapshot(10.0)[1] == (0, True)
+
+
+def test_table_keys_land_in_the_partition_of_their_topic_records():
+    """Window/detector state (JSON keys) must live in the partition of the topic's raw-keyed records."""
+    import json
+
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from monitor.app import topic_key_partitioner
+
+    parts = list(range(12))
+    for topic in ("acme", "AAPL", "_all", "café", "zz-closer", "q\"uote"):
+        assert topic_key_partitioner(json.dumps(topic).encode(), parts, parts) == \
+            DefaultPartitioner()(topic.encode(), parts, parts)

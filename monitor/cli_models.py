@@ -44,6 +44,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--backend", choices=["torch", "int8", "auto"], default="torch",
                     help="torch: fp32 on CPU (fp16 on a GPU); int8: the worker's CPU default (dynamic quantisation)")
     et.set_defaults(func=cmd_eval_text)
+    eb = evs.add_parser("text-backends", help="int8 CPU backend vs fp32 torch: macro-F1 on every text dev set")
+    eb.add_argument("--json", action="store_true")
+    eb.set_defaults(func=cmd_eval_text_backends)
     en = evs.add_parser("nab", help="NAB standard-profile score of the volume detector on a folder of NAB series")
     en.add_argument("--data", type=Path, required=True, help="folder with *.csv and windows.json")
     en.add_argument("--json", action="store_true")
@@ -117,6 +120,20 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
     else:
         print(format_report(rep, f"model={name} data={args.data}"))
     return 0
+
+
+def cmd_eval_text_backends(args: argparse.Namespace) -> int:
+    from monitor.training.backend_eval import eval_backends
+
+    res = eval_backends()
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for name, r in res["sets"].items():
+            print(f"{name:<22} n={r['n']:<5} macro-F1 fp32 {r['macro_f1_torch_fp32']:.4f}  int8 {r['macro_f1_int8']:.4f}"
+                  f"  delta {r['delta']:+.4f}  {'ok' if r['within_0_01'] else 'OUTSIDE 0.01'}")
+        print("texts/s: " + ", ".join(f"{k} {v}" for k, v in res["texts_per_s"].items()))
+    return 0 if res["all_within_0_01"] else 1
 
 
 def cmd_eval_nab(args: argparse.Namespace) -> int:

@@ -170,6 +170,12 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
         async for events in stream.take_events(1000, within=0.5):
             await aggregate_stage.on_batch(events)
 
+    @app.task
+    async def silences() -> None:
+        from monitor.detect import silences as silences_io
+
+        await silences_io.follow(settings, detect_stage.silences, metrics.silences.set)
+
     @app.agent(windows_topic)
     async def detect(stream: Any) -> None:
         async for w in stream:

@@ -47,25 +47,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     eb = evs.add_parser("text-backends", help="int8 CPU backend vs fp32 torch: macro-F1 on every text dev set")
     eb.add_argument("--json", action="store_true")
     eb.set_defaults(func=cmd_eval_text_backends)
-    en = evs.add_parser("nab", help="NAB standard-profile score of the volume detector on a folder of NAB series")
-    en.add_argument("--data", type=Path, required=True, help="folder with *.csv and windows.json")
-    en.add_argument("--json", action="store_true")
-    en.set_defaults(func=cmd_eval_nab)
+    from monitor import cli_detect
+
+    cli_detect.add_eval(evs)
     cli_media.add_eval(evs)
     cli_media.add_bench(sub)
     cli_media.add_compose(sub)
 
-    rs = evs.add_parser("rate-sim", help="recall / false alarms / delay of the rate detector on simulated topics")
-    rs.add_argument("--days", type=float, default=3.0)
-    rs.add_argument("--seed", type=int, default=17)
-    rs.add_argument("--json", action="store_true")
-    rs.set_defaults(func=cmd_eval_rate_sim)
-
-    de = sub.add_parser("detect", help="run the spike detector offline over a CSV series")
-    de.add_argument("--input", type=Path, required=True)
-    de.add_argument("--output", type=Path, required=True)
-    de.add_argument("--kind", choices=["counts", "rate"], default="counts")
-    de.set_defaults(func=cmd_detect)
+    cli_detect.add_parsers(sub)
 
 
 def cmd_train_text(args: argparse.Namespace) -> int:
@@ -134,35 +123,3 @@ def cmd_eval_text_backends(args: argparse.Namespace) -> int:
                   f"  delta {r['delta']:+.4f}  {'ok' if r['within_0_01'] else 'OUTSIDE 0.01'}")
         print("texts/s: " + ", ".join(f"{k} {v}" for k, v in res["texts_per_s"].items()))
     return 0 if res["all_within_0_01"] else 1
-
-
-def cmd_eval_nab(args: argparse.Namespace) -> int:
-    from monitor.detect.nab import evaluate_dir
-
-    res = evaluate_dir(args.data)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        for name, v in res.items():
-            print(f"{name:<32} {v:8.2f}")
-    return 0
-
-
-def cmd_detect(args: argparse.Namespace) -> int:
-    from monitor.detect.offline import run_file
-
-    try:
-        n = run_file(args.input, args.output, args.kind)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{n} alerts written to {args.output}", file=sys.stderr)
-    return 0
-
-
-def cmd_eval_rate_sim(args: argparse.Namespace) -> int:
-    from monitor.detect.simulate import SimConfig, simulate
-
-    res = simulate(SimConfig(days=args.days, seed=args.seed))
-    print(json.dumps(res, indent=None if args.json else 2))
-    return 0

@@ -164,20 +164,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from monitor.verify import account
 
     s = settings_from(args)
+    kw = s.kafka_python_kwargs()  # SASL / TLS on a secured cluster
     anonymous = 0
     if args.ids:
         ids = [line.strip() for line in args.ids.read_text().splitlines() if line.strip()]
     else:
         ids = []
-        for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=120):
+        for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=120, **kw):
             v = r["value"]
             if isinstance(v, dict) and isinstance(v.get("id"), str):
                 ids.append(v["id"])
             else:
                 anonymous += 1
-    rep = account(ids, [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=120)],
-                  [r["value"] for r in read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=120)],
-                  [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows, timeout_s=120)],
+    rep = account(ids, [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=120, **kw)],
+                  [r["value"] for r in read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=120, **kw)],
+                  [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows, timeout_s=120, **kw)],
                   s.window_s * 1000, anonymous_invalid=anonymous)
     print(json.dumps(rep, indent=None if args.json else 2))
     return 0 if rep["lost"] == 0 and rep["double_counted"] == 0 else 1

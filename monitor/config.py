@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from monitor.detect.controls import TopicOverride
+
 MiB = 1024 * 1024
 
 
@@ -74,8 +76,15 @@ class Settings(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     detect_warmup_windows: int = 30
     detect_min_posts: int = 10
-    detect_p_threshold: float = 1e-4
-    detect_min_ratio: float = 1.5
+    detect_p_threshold: float = 5e-4
+    detect_min_ratio: float = 1.3
+    detect_scales: list[int] = Field(default_factory=lambda: [1, 3, 6, 12])
+    detect_overdispersion: float = 200.0
+    # per-topic operator overrides: {topic: {sensitivity, min_posts, min_ratio, mute: [{start, end, days}]}}
+    topic_overrides: dict[str, TopicOverride] = Field(default_factory=dict)
+    topic_silences: str = "alert.silences"  # compacted; written by `monitor silence`, read by every worker
+    runbook_base_url: str = "docs/runbooks"  # alerts link to <base>/<signal>.md
+    dashboard_url: str = "http://localhost:3000/d/sentiment-monitor-topics/topics"  # + ?var-topic=&from=&to=
     alert_resolve_windows: int = 3
     alert_cooldown_s: int = 600
     volume_cooldown_s: int = 3600
@@ -91,6 +100,13 @@ class Settings(BaseModel):
     ssl_keyfile: str | None = None
     # fault injection for the reliability suite only: the scorer raises on any text containing this marker
     fault_scorer_marker: str | None = None
+
+    @field_validator("detect_scales")
+    @classmethod
+    def _scales(cls, v: list[int]) -> list[int]:
+        if not v or any(x <= 0 for x in v):
+            raise ValueError("detect_scales: a non-empty list of window counts > 0")
+        return sorted(set(v))
 
     @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
     @classmethod

@@ -24,6 +24,9 @@ def create_topics(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     try:
         existing = set(admin.list_topics())
         new = [NewTopic(n, settings.partitions, settings.replication_factor) for n in names if n not in existing]
+        if settings.topic_silences not in existing:  # one small compacted partition: every worker reads all of it
+            new.append(NewTopic(settings.topic_silences, 1, settings.replication_factor,
+                                topic_configs={"cleanup.policy": "compact"}))
         if new:
             try:
                 admin.create_topics(new)
@@ -39,9 +42,10 @@ def producer(bootstrap: str, **kw: Any) -> KafkaProducer:
                          max_request_size=16 * 1024 * 1024, **kw)
 
 
-def produce_raw(bootstrap: str, topic: str, values: Iterable[tuple[str | None, bytes]]) -> int:
-    """Send (key, value bytes) pairs and flush. Returns the number sent."""
-    p = producer(bootstrap)
+def produce_raw(bootstrap: str, topic: str, values: Iterable[tuple[str | None, bytes]], **client_kw: Any) -> int:
+    """Send (key, value bytes) pairs and flush. Returns the number sent. `client_kw`: security settings
+    (`Settings.kafka_python_kwargs()`)."""
+    p = producer(bootstrap, **client_kw)
     n = 0
     for key, value in values:
         p.send(topic, key=key.encode() if key else None, value=value)
@@ -51,13 +55,15 @@ def produce_raw(bootstrap: str, topic: str, values: Iterable[tuple[str | None, b
     return n
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0, idle_s: float = 1.5) -> list[dict[str, Any]]:
+def read_all(bootstrap: str, topic: str, timeout_s: float = 10.0, idle_s: float = 1.5,
+             **client_kw: Any) -> list[dict[str, Any]]:
     """Read every record of `topic` from the beginning (no group, no commits) until its end offsets are reached.
 
     Returns dicts: key, value (parsed JSON when possible, else bytes), partition, offset, timestamp.
     """
     c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                      client_id=f"reader-{uuid.uuid4().hex[:6]}", consumer_timeout_ms=int(idle_s * 1000))
+                      client_id=f"reader-{uuid.uuid4().hex[:6]}", consumer_timeout_ms=int(idle_s * 1000),
+                      **client_kw)
     try:
         parts = c.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]

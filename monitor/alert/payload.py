@@ -21,11 +21,14 @@ def alertmanager_payload(record: dict[str, Any], receiver: str = "monitor",
                                            for p in record.get("top_posts", [])[:3]),
                    "rising_terms": ", ".join(t["term"] for t in record.get("rising_terms", [])),
                    "negative_by_modality": ", ".join(f"{m}={c}" for m, c in record.get("modalities", {}).items())}
+    for key in ("runbook_url", "onset", "time_to_detect_s", "scale_windows", "confidence", "evidence_digits"):
+        if record.get(key) not in (None, ""):
+            annotations[key] = str(record[key])
     status = "firing" if record["status"] == "firing" else "resolved"
-    generator = f"{external_url}?var-topic={record['topic']}"
+    generator = record.get("dashboardURL") or f"{external_url}?var-topic={record['topic']}"
     alert = {"status": status, "labels": labels, "annotations": annotations, "startsAt": record["startsAt"],
              "endsAt": record["endsAt"] or "0001-01-01T00:00:00Z", "generatorURL": generator,
-             "fingerprint": record["fingerprint"]}
+             "dashboardURL": record.get("dashboardURL") or generator, "fingerprint": record["fingerprint"]}
     return {"version": "4", "groupKey": f"{{}}:{{topic=\"{record['topic']}\"}}", "truncatedAlerts": 0,
             "status": status, "receiver": receiver, "groupLabels": {"topic": record["topic"]},
             "commonLabels": labels, "commonAnnotations": annotations, "externalURL": external_url,

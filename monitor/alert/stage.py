@@ -29,6 +29,10 @@ class DeliverStage:
         self.policy = RetryPolicy(horizon_s=settings.webhook_give_up_s)
 
     async def on_alert(self, session: Any, record: dict[str, Any], msg: Any) -> None:
+        if record.get("silenced"):
+            log.info("alert %s/%s silenced (%s): no webhook", record.get("fingerprint"), record.get("status"),
+                     (record.get("silence") or {}).get("comment", ""))
+            return
         log.info("delivering alert %s/%s (partition %d, offset %d)", record.get("fingerprint"),
                  record.get("status"), msg.partition, msg.offset)
         verdicts = await asyncio.gather(*(deliver(session, t, record, self.policy, self.metrics)

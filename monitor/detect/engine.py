@@ -6,10 +6,12 @@ so a re-emitted window after a crash changes nothing (idempotent).
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+from monitor.detect.controls import TopicOverride, muted, rate_config_for
 from monitor.detect.lifecycle import LifecycleConfig, LifecycleState, fingerprint, step
 from monitor.detect.rate import RateConfig, RateState, observe
 from monitor.detect.volume import VolumeConfig, VolumeState, observe_count
@@ -55,19 +57,53 @@ def _load(d: dict[str, Any] | None) -> tuple[RateState, LifecycleState, int | No
     return RateState(**r), LifecycleState(**d["life"]), d.get("last_start"), d.get("incident", {})
 
 
-def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: RateConfig,
-                   life_cfg: LifecycleConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+@dataclass(frozen=True)
+class Controls:
+    """What the operator set for this topic and this window: override (sensitivity, min volume, mute windows), an
+    active silence, and where alerts link to."""
+
+    override: TopicOverride | None = None
+    silence: dict[str, Any] | None = None
+    runbook_base_url: str = ""
+    dashboard_url: str = ""
+
+
+def links(controls: Controls, topic: str, signal: str, starts_ms: int, end_ms: int) -> dict[str, str]:
+    """runbook_url and dashboardURL (the topic's Grafana dashboard around the incident)."""
+    out = {"runbook_url": f"{controls.runbook_base_url.rstrip('/')}/{signal.replace('_', '-')}.md"
+           if controls.runbook_base_url else ""}
+    if controls.dashboard_url:
+        sep = "&" if "?" in controls.dashboard_url else "?"
+        out["dashboardURL"] = (f"{controls.dashboard_url}{sep}var-topic={quote(topic)}"
+                               f"&from={starts_ms - 3_600_000}&to={end_ms + 3_600_000}")
+    else:
+        out["dashboardURL"] = ""
+    return out
+
+
+def _detection(incident: dict[str, Any], end_ms: int) -> dict[str, Any]:
+    return {"onset": iso(incident["onset_ms"]), "scale_windows": incident["scale"],
+            "time_to_detect_s": round((end_ms - incident["onset_ms"]) / 1000, 3),
+            "evidence_digits": incident["evidence"], "confidence": incident["confidence"]}
+
+
+def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: RateConfig, life_cfg: LifecycleConfig,
+                   controls: Controls | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(new state or None if unchanged, alert state-change record or None) for one tumbling window."""
+    controls = controls or Controls()
     rs, ls, last_start, incident = _load(state)
     if last_start is not None and w["start_ms"] <= last_start:
         return None, None
-    v = observe(rs, w["start_ms"], int(w["n"]), int(w["negatives"]), rate_cfg)
-    change = step(ls, w["start_ms"], v.alert, v.score, v.rate, life_cfg)
+    v = observe(rs, w["start_ms"], int(w["n"]), int(w["negatives"]), rate_config_for(rate_cfg, controls.override))
+    decide = v.alert and not muted(controls.override, w["end_ms"])
+    change = step(ls, w["end_ms"], decide, v.score, v.rate, life_cfg, elevated=not v.calm)
     record = None
     terms = dict((state or {}).get("terms", {}))
     if change == "firing":
+        onset = v.onset_ms if v.onset_ms is not None else w["start_ms"]
         incident = {"fingerprint": fingerprint(w["topic"], "negative_rate", w["end_ms"]),
-                    "starts_ms": w["start_ms"], "baseline": v.baseline}
+                    "starts_ms": w["start_ms"], "baseline": v.baseline, "onset_ms": onset, "scale": v.scale,
+                    "evidence": v.evidence, "confidence": v.confidence, "fired_end_ms": w["end_ms"]}
     if change:
         record = {
             "fingerprint": incident["fingerprint"], "topic": w["topic"], "signal": "negative_rate",
@@ -75,13 +111,20 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
             "endsAt": iso(w["end_ms"]) if change == "resolved" else None,
             "window": {"start": iso(w["start_ms"]), "end": iso(w["end_ms"]), "n": v.n, "negatives": v.k},
             "observed_rate": round(v.rate, 4), "baseline_rate": round(incident["baseline"], 4),
+            "block": {"windows": v.scale, "n": v.block_n, "negatives": v.block_k},
             "score": round(v.score, 6), "p_value": v.p_value, "peak_rate": round(ls.peak_rate, 4),
             "peak_score": round(ls.peak_score, 6),
+            **_detection(incident, incident["fired_end_ms"]),
+            **links(controls, w["topic"], "negative_rate", incident["starts_ms"], w["end_ms"]),
+            "silenced": controls.silence is not None, "silence": controls.silence,
             "top_posts": w.get("top_negative", []),
             "rising_terms": rising_terms(w.get("negative_terms", {}), terms),
             "modalities": w.get("negative_by_modality", {}),
-            "summary": (f"negative share of {w['topic']} {v.rate:.0%} ({v.k}/{v.n}) vs baseline "
-                        f"{incident['baseline']:.0%}" if change == "firing" else
+            "summary": (f"negative share of {w['topic']} {v.block_k / max(1, v.block_n):.0%} "
+                        f"({v.block_k}/{v.block_n} over {v.scale} window{'s' if v.scale > 1 else ''}) vs baseline "
+                        f"{incident['baseline']:.0%}" + (" (low confidence: few posts)" if v.confidence == "low"
+                                                          else "")
+                        if change == "firing" else
                         f"negative share of {w['topic']} back to normal ({v.rate:.0%}, {v.k}/{v.n})"),
         }
         if change == "resolved":
@@ -93,9 +136,10 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
     return new_state, record
 
 
-def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeConfig,
-                   life_cfg: LifecycleConfig) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeConfig, life_cfg: LifecycleConfig,
+                   controls: Controls | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Mention-volume signal of a topic (posts per window, scored or not), a separate incident stream."""
+    controls = controls or Controls()
     if state and state.get("last_start") is not None and w["start_ms"] <= state["last_start"]:
         return None, None
     vs = VolumeState(**{**state["vol"], "hour_w": {int(k): v for k, v in state["vol"]["hour_w"].items()},
@@ -104,11 +148,13 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
     incident = dict(state.get("incident", {})) if state else {}
     count = int(w["n"]) + int(w.get("unscored", 0))
     v = observe_count(vs, w["start_ms"], count, cfg)
-    change = step(ls, w["start_ms"], v.alert, v.score, float(count), life_cfg)
+    decide = v.alert and not muted(controls.override, w["end_ms"])
+    change = step(ls, w["end_ms"], decide, v.score, float(count), life_cfg, elevated=not v.calm)
     record = None
     if change == "firing":
         incident = {"fingerprint": fingerprint(w["topic"], "volume", w["end_ms"]), "starts_ms": w["start_ms"],
-                    "expected": v.expected}
+                    "expected": v.expected, "onset_ms": v.onset_ms if v.onset_ms is not None else w["start_ms"],
+                    "scale": v.scale, "evidence": v.evidence, "confidence": "high", "fired_end_ms": w["end_ms"]}
     if change:
         record = {"fingerprint": incident["fingerprint"], "topic": w["topic"], "signal": "volume", "status": change,
                   "startsAt": iso(incident["starts_ms"]), "endsAt": iso(w["end_ms"]) if change == "resolved" else None,
@@ -116,6 +162,9 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
                              "negatives": int(w["negatives"])},
                   "observed_rate": count, "baseline_rate": round(incident["expected"], 2), "score": round(v.score, 6),
                   "p_value": v.p_value, "peak_rate": ls.peak_rate, "peak_score": round(ls.peak_score, 6),
+                  **_detection(incident, incident["fired_end_ms"]),
+                  **links(controls, w["topic"], "volume", incident["starts_ms"], w["end_ms"]),
+                  "silenced": controls.silence is not None, "silence": controls.silence,
                   "top_posts": [], "rising_terms": [], "modalities": {},
                   "summary": (f"mentions of {w['topic']}: {count} per window vs about {incident['expected']:.0f}"
                               if change == "firing" else f"mentions of {w['topic']} back to normal ({count})")}

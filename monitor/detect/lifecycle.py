@@ -30,12 +30,15 @@ def fingerprint(topic: str, signal: str, started_ms: int) -> str:
 
 
 def step(st: LifecycleState, window_end_ms: int, alert: bool, score: float, rate: float,
-         cfg: LifecycleConfig) -> str | None:
-    """Advance with one window's decision. Returns 'firing', 'resolved' or None (no state change)."""
+         cfg: LifecycleConfig, elevated: bool | None = None) -> str | None:
+    """Advance with one window's decision. Returns 'firing', 'resolved' or None (no state change).
+
+    `elevated`: the detector's own "this window is not calm" signal; without it, score >= resolve_score."""
     if st.firing:
         st.peak_rate = max(st.peak_rate, rate)
         st.peak_score = max(st.peak_score, score)
-        st.calm = 0 if (alert or score >= cfg.resolve_score) else st.calm + 1
+        busy = score >= cfg.resolve_score if elevated is None else elevated
+        st.calm = 0 if (alert or busy) else st.calm + 1
         if st.calm >= cfg.resolve_windows:
             st.firing, st.resolved_at_ms, st.hits, st.calm = False, window_end_ms, 0, 0
             return "resolved"

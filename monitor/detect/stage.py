@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from monitor.config import Settings
-from monitor.detect.engine import process_volume, process_window
+from monitor.detect.controls import active_silence
+from monitor.detect.engine import Controls, process_volume, process_window
 from monitor.detect.lifecycle import LifecycleConfig
 from monitor.detect.rate import RateConfig
 from monitor.detect.volume import VolumeConfig
@@ -23,27 +25,39 @@ class DetectStage:
         self.metrics = metrics
         self.outbox = outbox
         self.table = table
+        self.silences: dict[str, dict[str, Any]] = {}  # kept current by detect.silences.follow
         self.rate_cfg = RateConfig(warmup_windows=settings.detect_warmup_windows,
                                    min_posts=settings.detect_min_posts, p_threshold=settings.detect_p_threshold,
-                                   min_ratio=settings.detect_min_ratio)
+                                   min_ratio=settings.detect_min_ratio, scales=tuple(settings.detect_scales),
+                                   overdispersion=settings.detect_overdispersion)
         self.life_cfg = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
                                         cooldown_ms=settings.alert_cooldown_s * 1000)
         self.volume_cfg = VolumeConfig(warmup_windows=max(settings.detect_warmup_windows, 10))
         self.volume_life = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
                                            cooldown_ms=settings.volume_cooldown_s * 1000)
 
+    def controls(self, topic: str, now_ms: int) -> Controls:
+        return Controls(override=self.s.topic_overrides.get(topic),
+                        silence=active_silence(self.silences, topic, now_ms),
+                        runbook_base_url=self.s.runbook_base_url, dashboard_url=self.s.dashboard_url)
+
     async def on_window(self, w: dict[str, Any]) -> None:
         if w.get("kind") != "tumbling":
             return
         topic = w["topic"]
         state = self.table.get(topic) or {}
-        rate_state, rate_record = process_window(state.get("rate_signal"), w, self.rate_cfg, self.life_cfg)
-        vol_state, vol_record = process_volume(state.get("volume_signal"), w, self.volume_cfg, self.volume_life)
+        controls = self.controls(topic, int(time.time() * 1000))
+        rate_state, rate_record = process_window(state.get("rate_signal"), w, self.rate_cfg, self.life_cfg, controls)
+        vol_state, vol_record = process_volume(state.get("volume_signal"), w, self.volume_cfg, self.volume_life,
+                                               controls)
         for record in (rate_record, vol_record):
             if record:
                 await self.outbox.send(self.s.topic_alerts, topic.encode(), record)
                 self.metrics.alerts.labels(record["status"]).inc()
-                log.warning("alert %s: %s", record["status"], record["summary"])
+                if record["silenced"]:
+                    self.metrics.alerts_silenced.labels(record["signal"]).inc()
+                log.warning("alert %s%s: %s", record["status"], " (silenced)" if record["silenced"] else "",
+                            record["summary"])
         if rate_state is not None or vol_state is not None:
             self.table[topic] = {"rate_signal": rate_state or state.get("rate_signal"),
                                  "volume_signal": vol_state or state.get("volume_signal")}

@@ -51,6 +51,11 @@ class Metrics:
         self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark of this worker",
                                registry=r)
         self.alerts = Counter("monitor_alerts_total", "Alert state changes published", ["status"], registry=r)
+        self.silences = Gauge("monitor_silences", "Silences this worker holds (from the silences topic, incl. "
+                              "expired ones not yet tombstoned)", registry=r)
+        self.alerts_silenced = Counter("monitor_alerts_silenced_total",
+                                       "Alert state changes published while their topic was silenced (no webhook)",
+                                       ["signal"], registry=r)
         self.alert_deliveries = Counter("monitor_alert_delivery_attempts_total",
                                         "Webhook delivery attempts by outcome (ok, retry, give_up)",
                                         ["target", "outcome"], registry=r)

@@ -62,8 +62,16 @@ FIELD_DOCS: dict[str, str] = {
     "limits": "Input limits (see the limits.* rows).",
     "detect_warmup_windows": "Windows of a topic before the spike detector may fire.",
     "detect_min_posts": "Minimum posts in a window for the rate test.",
-    "detect_p_threshold": "Tail probability under the topic's baseline below which a window is anomalous.",
-    "detect_min_ratio": "Minimum observed/baseline negative-rate ratio for an anomaly.",
+    "detect_p_threshold": "Scale-adjusted tail probability under the topic's baseline below which a block of windows "
+                          "is anomalous (chosen on the simulator's dev seeds for <= 0.5 false alarms per topic-week).",
+    "detect_min_ratio": "Minimum observed/baseline negative-rate ratio of the firing block.",
+    "detect_scales": "Block lengths (in windows) scanned for evidence; the best is kept, Bonferroni-adjusted.",
+    "detect_overdispersion": "Beta prior strength of the rate test: smaller tolerates more natural variation.",
+    "topic_overrides": "Per topic: {sensitivity (multiplies detect_p_threshold), min_posts, min_ratio, "
+                       "mute: [{start: HH:MM, end: HH:MM, days: [mon..sun]}] (UTC; no new incident fires)}.",
+    "topic_silences": "Compacted topic of silences (`monitor silence add|expire|list`); every worker reads it all.",
+    "runbook_base_url": "Alerts carry runbook_url = <base>/<signal>.md (docs/runbooks in this repository).",
+    "dashboard_url": "Alerts carry dashboardURL = this + ?var-topic=<topic>&from=&to= around the incident.",
     "alert_resolve_windows": "Consecutive normal windows before an alert resolves (hysteresis).",
     "alert_cooldown_s": "After a resolve, a new rate alert on the same topic waits this long.",
     "volume_cooldown_s": "Cooldown of volume-spike alerts.",

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from monitor.config import Settings
 from monitor.kafka_io import producer
@@ -26,8 +27,9 @@ def jsonl_items(path: Path) -> Iterator[tuple[str | None, bytes]]:
             yield key, line
 
 
-def produce_paced(bootstrap: str, topic: str, items: Iterable[tuple[str | None, bytes]], rate: float) -> int:
-    p = producer(bootstrap)
+def produce_paced(bootstrap: str, topic: str, items: Iterable[tuple[str | None, bytes]], rate: float,
+                  **client_kw: Any) -> int:
+    p = producer(bootstrap, **client_kw)
     t0 = time.monotonic()
     n = 0
     for key, value in items:
@@ -53,4 +55,4 @@ def replay(settings: Settings, path: Path | None, synthetic: int | None, rate: f
         spec = StreamSpec(seed=seed, invalid_share=invalid_share)
         spec.spikes = demo_spikes(n / spec.rate_per_event_s)
         items = ((it["key"], it["value"]) for it in generate(spec, n))
-    return produce_paced(settings.bootstrap_servers, settings.topic_raw, items, rate)
+    return produce_paced(settings.bootstrap_servers, settings.topic_raw, items, rate, **settings.kafka_python_kwargs())

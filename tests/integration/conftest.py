@@ -34,6 +34,7 @@ class WorkerProc:
                "MONITOR_TOPIC_RAW": settings.topic_raw, "MONITOR_TOPIC_SCORED": settings.topic_scored,
                "MONITOR_TOPIC_DLQ": settings.topic_dlq, "MONITOR_TOPIC_WINDOWS": settings.topic_windows,
                "MONITOR_TOPIC_ALERTS": settings.topic_alerts, "MONITOR_GRACE_S": str(settings.grace_s),
+               "MONITOR_TOPIC_SILENCES": settings.topic_silences,
                **(env_extra or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", "info"], env=env,
                                      stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
@@ -61,7 +62,8 @@ def stream_settings(broker):
     tag = uuid.uuid4().hex[:6]
     s = Settings.load(None, env={}, bootstrap_servers=broker.bootstrap, app_id=f"it-{tag}", partitions=2,
                       topic_raw=f"raw-{tag}", topic_scored=f"scored-{tag}", topic_dlq=f"dlq-{tag}",
-                      topic_windows=f"windows-{tag}", topic_alerts=f"alerts-{tag}", scorer="vader", grace_s=10)
+                      topic_windows=f"windows-{tag}", topic_alerts=f"alerts-{tag}", topic_silences=f"silences-{tag}",
+                      scorer="vader", grace_s=10)
     from monitor.app import bytopic_name
 
     create_topics(s, extra=[bytopic_name(s)])

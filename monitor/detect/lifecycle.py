@@ -33,12 +33,14 @@ def step(st: LifecycleState, window_end_ms: int, alert: bool, score: float, rate
          cfg: LifecycleConfig, elevated: bool | None = None) -> str | None:
     """Advance with one window's decision. Returns 'firing', 'resolved' or None (no state change).
 
-    `elevated`: the detector's own "this window is not calm" signal; without it, score >= resolve_score."""
+    `elevated`: the detector's own "this window is not calm" signal; without it, alert or score >= resolve_score."""
     if st.firing:
         st.peak_rate = max(st.peak_rate, rate)
         st.peak_score = max(st.peak_score, score)
-        busy = score >= cfg.resolve_score if elevated is None else elevated
-        st.calm = 0 if (alert or busy) else st.calm + 1
+        # with the detector's own signal, only the window itself counts: a multi-window block that still holds the
+        # incident's first windows must not keep it open
+        busy = (alert or score >= cfg.resolve_score) if elevated is None else elevated
+        st.calm = 0 if busy else st.calm + 1
         if st.calm >= cfg.resolve_windows:
             st.firing, st.resolved_at_ms, st.hits, st.calm = False, window_end_ms, 0, 0
             return "resolved"

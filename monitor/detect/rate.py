@@ -11,6 +11,7 @@ For each closed window of a topic:
                 windows; p_L = P(K' >= K) under a beta-binomial(N, p0·m, (1−p0)·m). The whole block shares one draw of
                 the over-dispersed rate, so a long block is no more certain than a short one about *drift*, only
                 about sampling noise: that is where low-volume topics gain power;
+                Blocks stop at a window an alert already covered: a new alert needs new evidence;
   evidence    = −log10(min_L p_L · len(scales))  (Bonferroni over the scales), in decimal digits;
   score       = evidence / (evidence + 10): monotone in evidence, never saturated (1e-10 -> 0.5, 1e-30 -> 0.75);
   decision    = warm and N >= min_posts and adjusted p <= p_threshold and K/N >= min_ratio·p0 at the best scale.
@@ -101,6 +102,8 @@ def scan(st: RateState, p0: float, cfg: RateConfig) -> tuple[float, int, int, in
     k_sum = n_sum = 0
     scales = set(cfg.scales)
     for length, entry in enumerate(reversed(st.recent), start=1):
+        if entry[4] == 1:  # evidence already used by an alert: a new incident needs new windows
+            break
         n_sum += entry[1]
         k_sum += entry[2]
         if length not in scales:

@@ -104,6 +104,8 @@ def observe_count(st: VolumeState, ts_ms: int, count: float, cfg: VolumeConfig) 
     single = 0.0
     c_sum = m_sum = 0.0
     for length, entry in enumerate(reversed(st.recent), start=1):
+        if entry[3] == 1:  # evidence already used by an alert: a new incident needs new windows
+            break
         c_sum += entry[1]
         m_sum += entry[2]
         if length not in cfg.scales:

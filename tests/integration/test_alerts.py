@@ -123,7 +123,13 @@ def test_silenced_topic_still_alerts_on_the_topic_but_pages_nobody(stream_settin
     hooks = [{"url": receiver.url, "secret": "k3y", "format": "raw", "name": "it"}]
     w = workers(s, env_extra={"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
                               "MONITOR_WEBHOOKS": json.dumps(hooks)})
-    assert wait_until(lambda: "monitor_silences 1.0" in w.metrics(), timeout=90), w.log.read_text()[-2000:]
+    def scrape() -> str:
+        try:
+            return w.metrics()
+        except OSError:  # metrics server not up yet
+            return ""
+
+    assert wait_until(lambda: "monitor_silences 1.0" in scrape(), timeout=90), w.log.read_text()[-2000:]
     produce_raw(s.bootstrap_servers, s.topic_raw, [*spike_stream(), closer()])
     done = wait_until(lambda: [r["value"] for r in read_all(s.bootstrap_servers, s.topic_alerts)
                                if r["value"]["status"] == "resolved"], timeout=120)
@@ -136,7 +142,7 @@ def test_silenced_topic_still_alerts_on_the_topic_but_pages_nobody(stream_settin
     assert firing[0]["time_to_detect_s"] >= 60 and firing[0]["confidence"] == "high"
     # both state changes were published as silenced; the delivery stage (which reads them from the alerts topic
     # within a second, see the first test) calls no webhook
-    assert wait_until(lambda: 'monitor_alerts_silenced_total{signal="negative_rate"} 2.0' in w.metrics(), timeout=30)
+    assert wait_until(lambda: 'monitor_alerts_silenced_total{signal="negative_rate"} 2.0' in scrape(), timeout=30)
     assert not wait_until(lambda: receiver.requests > 0, timeout=8)
     receiver.close()
     cli("expire", "--topic", "SPK")

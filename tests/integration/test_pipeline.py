@@ -13,8 +13,10 @@ pytestmark = pytest.mark.integration
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
+    """The sample's value; a series that is not exported fails the test (a missing series is not a zero)."""
     m = re.search(rf"^{re.escape(name)}{re.escape(labels)} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+    assert m, f"metric {name}{labels} is not exported"
+    return float(m.group(1))
 
 
 def test_scored_dlq_windows_metrics(stream_settings, workers):

@@ -66,6 +66,7 @@ class Settings(BaseModel):
     device: str | None = None
     text_backend: Literal["auto", "torch", "int8"] = "auto"
     single_record_batches: bool = True
+    malloc_arena_max: int = 2  # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
     metrics_port: int = 9108
     metrics_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -198,3 +198,16 @@ def test_table_keys_land_in_the_partition_of_their_topic_records():
     for topic in ("acme", "AAPL", "_all", "café", "zz-closer", "q\"uote"):
         assert topic_key_partitioner(json.dumps(topic).encode(), parts, parts) == \
             DefaultPartitioner()(topic.encode(), parts, parts)
+
+
+def test_malloc_arena_cap_applies_on_glibc_and_yields_to_the_environment(monkeypatch):
+    import platform
+
+    from monitor.worker import limit_malloc_arenas
+
+    assert limit_malloc_arenas(0) is False
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas(2) is False  # the operator's environment wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas(2) is True

@@ -43,7 +43,10 @@ class Post(BaseModel):
         if isinstance(v, bool):
             raise ValueError("created_at must be RFC 3339 or epoch milliseconds")
         if isinstance(v, int | float):
-            return datetime.fromtimestamp(v / 1000.0, tz=UTC)
+            try:
+                return datetime.fromtimestamp(v / 1000.0, tz=UTC)
+            except (OverflowError, OSError, ValueError):  # OSError: EOVERFLOW from the C library for huge values
+                raise ValueError(f"created_at out of range: {v!r} (epoch milliseconds)") from None
         if isinstance(v, str):
             s = v.strip()
             if s.endswith("Z"):

@@ -32,3 +32,23 @@ def test_kafka_security_pass_through(tmp_path):
     assert broker_credentials(Settings.load(None, env={})) is None
     with pytest.raises(ValueError, match="security_protocol"):
         Settings.load(None, env={}, security_protocol="SASL")
+
+
+def test_topic_overrides_from_yaml_reach_the_detect_stage(tmp_path):
+    from monitor.detect.stage import DetectStage
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("topic_overrides:\n  $ACME:\n    sensitivity: 4\n    min_posts: 40\n"
+                   "    mute: [{start: '13:00', end: '14:00', days: [tue]}]\ndetect_scales: [12, 1, 3]\n")
+    s = Settings.load(cfg, env={})
+    ov = s.topic_overrides["$ACME"]
+    assert ov.sensitivity == 4 and ov.min_posts == 40 and ov.mute[0].days == ["tue"]
+    stage = DetectStage(s, metrics=None, outbox=None, table={})  # type: ignore[arg-type]
+    assert stage.rate_cfg.scales == (1, 3, 12)
+    assert stage.controls("$ACME", 0).override is ov and stage.controls("$OTHER", 0).override is None
+    bad = tmp_path / "bad.yml"
+    bad.write_text("topic_overrides:\n  $ACME:\n    mute: [{start: '9am', end: '10:00'}]\n")
+    with pytest.raises(ValueError, match="HH:MM"):
+        Settings.load(bad, env={})
+    with pytest.raises(ValueError, match="sensitivity"):
+        Settings.load(None, env={}, topic_overrides={"$X": {"sensitivity": 0}})

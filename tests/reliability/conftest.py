@@ -31,5 +31,7 @@ def add_entry(report, name, trials, accounts, extra=None):
     report.append({"name": name, "trials": trials,
                    "produced": sum(a["produced"] for a in accounts), "lost": sum(a["lost"] for a in accounts),
                    "double_counted": sum(a["double_counted"] for a in accounts),
+                   "missed_in_windows": sum(a.get("missed_in_windows", 0) for a in accounts),
+                   "missed_in_windows_per_trial": [a.get("missed_in_windows", 0) for a in accounts],
                    "dlq": sum(a["dead_lettered"] for a in accounts),
                    "duration": sum(a.get("duration", 0) for a in accounts), **(extra or {})})

@@ -26,9 +26,11 @@ class Outbox:
         self.app = app
         self.metrics = metrics
 
-    async def send(self, topic: str, key: bytes | None, value: Any, partition: int | None = None) -> None:
+    async def send(self, topic: str, key: bytes | None, value: Any, partition: int | None = None) -> Any:
+        """Hand one record to the producer; returns its delivery future (already watched for errors)."""
         fut = await self.app.producer.send(topic, key, encode(value), partition, None, None)
         fut.add_done_callback(lambda f, t=topic: self._done(f, t))
+        return fut
 
     def _done(self, fut: Any, topic: str) -> None:
         if fut.cancelled():

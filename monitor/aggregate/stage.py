@@ -11,6 +11,7 @@ live in that partition, not for every key of the table on every batch.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -85,17 +86,26 @@ class AggregateStage:
     async def close(self, touched: dict[str, dict[str, Any]], changed: set[str]) -> None:
         now_ms = int(time.time() * 1000)
         m = self.metrics
+        pending = []
+        closed_any: dict[str, bool] = {}
         for topic, state in touched.items():
             wm = self.wms[state["p"]].current if state.get("p", -1) in self.wms else 0
             closed = close_windows(state, topic, wm, self.cfg, now_ms)
+            closed_any[topic] = bool(closed)
             for w in closed:
-                await self.outbox.send(self.s.topic_windows, topic.encode(), w)
+                pending.append(await self.outbox.send(self.s.topic_windows, topic.encode(), w))
                 label = m.topic_label(topic)
                 m.windows_emitted.labels(w["kind"]).inc()
                 m.window_negative_rate.labels(label, w["kind"]).set(w["negative_rate"])
                 m.window_posts.labels(label, w["kind"]).set(w["n"])
                 m.window_closed_ts.labels(label).set(now_ms / 1000)
-            if not closed and topic not in changed:
+        if pending:
+            # a closed bucket leaves the table (its changelog) only once its window record is on the broker: after a
+            # kill -9 the changelog could otherwise say "closed" for a window that was never delivered, and the
+            # restarted worker would never emit it (the open crash race: "windows did not close after restart")
+            await asyncio.gather(*pending, return_exceptions=True)
+        for topic, state in touched.items():
+            if not closed_any[topic] and topic not in changed:
                 continue
             if is_idle(state):
                 if topic in self.table:

@@ -81,6 +81,7 @@ def make_faust_app(settings: Settings) -> faust.App:
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
+        **({"datadir": settings.state_dir} if settings.state_dir else {}),
         producer_max_request_size=16 * 1024 * 1024,
         producer_linger=0.005,
         producer_partitioner=topic_key_partitioner,

@@ -67,10 +67,10 @@ class Settings(BaseModel):
     text_backend: Literal["auto", "torch", "int8"] = "auto"
     single_record_batches: bool = True
     malloc_arena_max: int = 2  # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
+    malloc_trim_interval_s: float = 60.0  # return freed heap to the OS this often (0 = never); see monitor/memory.py
     metrics_port: int = 9108
     metrics_host: str = "127.0.0.1"
-    web_port: int = 6066
-    data_dir: str | None = None
+    state_dir: str | None = None  # Faust data directory; default <app_id>-data in the working directory
     allow_remote_media: bool = False
     remote_media_allowlist: list[str] = Field(default_factory=list)
     remote_media_allow_private: bool = False

@@ -52,7 +52,11 @@ def limit_malloc_arenas(n: int) -> bool:
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     limit_malloc_arenas(settings.malloc_arena_max)
+    import os
+
     import faust
+
+    from monitor.memory import Housekeeper
 
     class _QuietWorker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -79,6 +83,10 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     serve(metrics.registry, settings.metrics_host, settings.metrics_port, readiness)
     create_topics_with_retry(settings, extra=[bytopic_name(settings)])
     ready["broker_connected"] = True
+    trace = os.environ.get("MONITOR_TRACEMALLOC")
+    if settings.malloc_trim_interval_s > 0 or trace:
+        Housekeeper(settings.malloc_trim_interval_s or 60.0, trim=settings.malloc_trim_interval_s > 0,
+                    trace_path=trace).start()
     app = build_app(settings, metrics, lambda: build_scorer(settings))
     app_ref["app"] = app
     worker = _QuietWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -5,7 +5,7 @@
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
-export MONITOR_DATA_DIR=$PWD/.carry/data MONITOR_MINILM_PATH=$PWD/.carry/minilm PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10
+export MONITOR_TRAINING_DATA=$PWD/.carry/data MONITOR_MINILM_PATH=$PWD/.carry/minilm PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10
 EXTRA=${EXTRA:-}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 run() {  # name, args...

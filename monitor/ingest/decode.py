@@ -6,12 +6,12 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
 from monitor.config import Limits
-from monitor.types import Post
+from monitor.media.fetch import uri_allowed
+from monitor.types import Media, Post
 
 REASONS = ("too_large", "invalid_json", "schema", "no_content", "bad_base64", "media_too_large",
            "too_many_media", "text_too_long", "remote_media_disabled", "uri_not_allowed", "bad_mime",
@@ -67,14 +67,16 @@ def decode_post(raw: bytes | None, limits: Limits, allow_remote: bool = False,
     if not (post.text and post.text.strip()) and not post.media:
         return DecodeFailure("no_content", "post has neither text nor media", pid)
     for i, m in enumerate(post.media):
-        failure = _check_media(i, m.kind, m.mime, m.data, m.uri, limits, allow_remote, allowlist)
+        failure = _check_media(i, m, limits, allow_remote, allowlist)
         if failure:
             return DecodeFailure(failure[0], failure[1], pid)
     return post
 
 
-def _check_media(i: int, kind: str, mime: str | None, data: str | None, uri: str | None, limits: Limits,
-                 allow_remote: bool, allowlist: tuple[str, ...] | list[str]) -> tuple[str, str] | None:
+def _check_media(i: int, m: Media, limits: Limits, allow_remote: bool, allowlist: tuple[str, ...] | list[str]
+                 ) -> tuple[str, str] | None:
+    """Validate one media item; inline data is base64-decoded here, once, and kept on the item (`m.payload`)."""
+    kind, mime, data, uri = m.kind, m.mime, m.data, m.uri
     if mime is not None and not mime.lower().startswith(MIME_PREFIX[kind]):
         return "bad_mime", f"media[{i}]: mime {mime!r} does not match kind {kind!r}"
     if (data is None) == (uri is None):
@@ -89,11 +91,11 @@ def _check_media(i: int, kind: str, mime: str | None, data: str | None, uri: str
             return "bad_base64", f"media[{i}]: {exc}"
         if not decoded:
             return "bad_base64", f"media[{i}]: empty payload"
+        m.attach_payload(decoded)
         return None
     assert uri is not None
     if not allow_remote:
         return "remote_media_disabled", f"media[{i}]: remote uri fetching is disabled (allow_remote_media=false)"
-    host = urlparse(uri).hostname or ""
-    if urlparse(uri).scheme not in ("http", "https") or host not in allowlist:
-        return "uri_not_allowed", f"media[{i}]: host {host!r} not in the allowlist"
+    if not uri_allowed(uri, allowlist):
+        return "uri_not_allowed", f"media[{i}]: scheme or host of {uri[:200]!r} not allowed"
     return None

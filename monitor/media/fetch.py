@@ -51,11 +51,19 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+def uri_allowed(uri: str, allowlist: list[str] | tuple[str, ...]) -> bool:
+    """The one allowlist rule (decode-time validation and fetch use it both): http(s) and a host equal to an
+    allowlist entry, case-insensitively (host names are case-insensitive; urlparse lower-cases the URI's host)."""
+    u = urlparse(uri)
+    host = (u.hostname or "").lower()
+    return u.scheme in ("http", "https") and bool(host) and host in {h.lower().strip() for h in allowlist}
+
+
 def fetch(uri: str, allowlist: list[str] | tuple[str, ...], max_bytes: int, timeout_s: float = 5.0,
           allow_private: bool = False) -> bytes:
     u = urlparse(uri)
     host = (u.hostname or "").lower()
-    if u.scheme not in ("http", "https") or not host or host not in {h.lower() for h in allowlist}:
+    if not uri_allowed(uri, allowlist):
         raise MediaError("uri_not_allowed", f"{uri[:200]!r}: scheme or host not allowed")
     if u.username or u.password:
         raise MediaError("uri_not_allowed", "credentials in the uri are not allowed")

@@ -54,8 +54,7 @@ FIELD_DOCS: dict[str, str] = {
                     "(fp32 on CPU), int8.",
     "metrics_port": "Port of /metrics, /healthz and /readyz.",
     "metrics_host": "Address the metrics server binds (0.0.0.0 in containers).",
-    "web_port": "Faust web port (unused: the web server is disabled).",
-    "data_dir": "Faust data directory (default: <app_id>-data in the working directory).",
+    "state_dir": "Faust data directory (table metadata; default: <app_id>-data in the working directory).",
     "allow_remote_media": "Fetch media given by uri (off: such media are dead-lettered).",
     "remote_media_allowlist": "Hosts media may be fetched from when allow_remote_media is on.",
     "remote_media_allow_private": "Allow fetching from private / loopback addresses (tests only; SSRF guard).",
@@ -65,6 +64,8 @@ FIELD_DOCS: dict[str, str] = {
     "detect_p_threshold": "Scale-adjusted tail probability under the topic's baseline below which a block of windows "
                           "is anomalous (chosen on the simulator's dev seeds for <= 0.5 false alarms per topic-week).",
     "detect_min_ratio": "Minimum observed/baseline negative-rate ratio of the firing block.",
+    "malloc_trim_interval_s": "Seconds between malloc_trim(0) calls in the worker (0 = never): returns freed heap "
+                              "pages to the OS so RSS follows the live heap (monitor/memory.py).",
     "malloc_arena_max": "glibc malloc arenas in the worker (0 = glibc default, 8 x cores): 2 measured ~0.5 GB less "
                         "RSS in a 12-minute soak; MALLOC_ARENA_MAX in the environment wins.",
     "detect_scales": "Block lengths (in windows) scanned for evidence; the best is kept, Bonferroni-adjusted.",

@@ -18,7 +18,6 @@ unsupported_image, bad_audio, audio_too_long), which the worker dead-letters. A 
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Sequence
@@ -251,7 +250,7 @@ class MultimodalScorer:
                     raw = fetch(m.uri or "", settings.remote_media_allowlist, settings.limits.max_media_bytes,
                                 allow_private=settings.remote_media_allow_private)
                 else:
-                    raw = base64.b64decode(m.data)
+                    raw = m.payload or b""
                 (images if m.kind == "image" else clips).append(
                     decode_image(raw) if m.kind == "image" else decode_audio(raw))
             except MediaError as e:

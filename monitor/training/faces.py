@@ -24,8 +24,9 @@ from monitor.media.face_model import (
     save_face_model,
 )
 from monitor.training.metrics import classification_report, fit_temperature
+from monitor.training.text_data import default_data_dir
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "image"
+DATA = default_data_dir() / "image"
 
 
 def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:

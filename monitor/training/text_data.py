@@ -32,8 +32,9 @@ class Example:
 
 
 def default_data_dir() -> Path:
-    """MONITOR_DATA_DIR, else ../shared/data next to the checkout, else ./shared/data."""
-    env = os.environ.get("MONITOR_DATA_DIR")
+    """MONITOR_TRAINING_DATA, else ../shared/data next to the checkout, else ./shared/data. (Not MONITOR_DATA_DIR:
+    that name was once also the worker's Faust directory, now `state_dir` / MONITOR_STATE_DIR.)"""
+    env = os.environ.get("MONITOR_TRAINING_DATA")
     if env:
         return Path(env)
     here = Path(__file__).resolve().parents[2]

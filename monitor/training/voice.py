@@ -21,8 +21,9 @@ import torch
 from monitor.media.audio import decode_audio
 from monitor.media.prosody import DEFAULT_VOICE_ARTEFACT, EMODB_CLASSES, VoiceEmotionModel, features
 from monitor.training.metrics import classification_report, fit_temperature
+from monitor.training.text_data import default_data_dir
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "audio" / "emodb"
+DATA = default_data_dir() / "audio" / "emodb"
 
 
 def load_clips(data_dir: Path, labels: Path | None = None) -> tuple[list[str], list[np.ndarray], list[str], list[str]]:

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from monitor.kafka_io import produce_raw, read_all
+from monitor.types import AlertRecord
 
 from .conftest import wait_until
 from .helpers import BASE_MS, closer
@@ -47,6 +48,8 @@ def test_spike_raises_one_alert_delivered_through_a_flaky_webhook(stream_setting
     assert alerts, f"no resolved alert (log: {w.log})"
     records = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_alerts)]
     assert {r["topic"] for r in records} == {"SPK"}, records
+    for r in records:
+        AlertRecord.model_validate(r)
     firing = [r for r in records if r["status"] == "firing"]
     assert len(firing) == 1 and firing[0]["observed_rate"] > 0.6 and firing[0]["baseline_rate"] < 0.35
     from monitor.detect.engine import iso

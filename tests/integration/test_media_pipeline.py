@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from monitor.kafka_io import produce_raw, read_all
+from monitor.types import DlqRecord, ScoredPost
 from tests.media.conftest import SHARED, png_of_text
 
 from .conftest import wait_until
@@ -50,6 +51,10 @@ def test_media_posts_scored_and_bad_media_dead_lettered(stream_settings, workers
     scored, dlq = res
     assert set(scored) == {"m-headline", "m-face"} and set(dlq) == {"m-badimg", "m-badwav"}
     assert dlq["m-badimg"]["reason"] == "bad_image" and dlq["m-badwav"]["reason"] == "bad_audio"
+    for v in scored.values():
+        ScoredPost.model_validate(v)
+    for v in dlq.values():
+        DlqRecord.model_validate(v)
     head = scored["m-headline"]
     assert head["label"] == "negative" and "image_text" in head["by_modality"]
     assert set(head["contributions"]) == set(head["by_modality"]) and head["contributions"]["image_text"] > 0

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from monitor.kafka_io import produce_raw, read_all
+from monitor.types import DlqRecord, ScoredPost, WindowStat
 
 from .conftest import wait_until
 from .helpers import INVALID, check_windows_against_reference, closer, make_posts, tumbling_windows
@@ -44,6 +45,10 @@ def test_scored_dlq_windows_metrics(stream_settings, workers):
     # produce -> scored latency in seconds (broker timestamps are ms, Faust's message timestamps seconds)
     assert all(0 <= r["value"]["latency_s"] < 90 for r in scored), max(r["value"]["latency_s"] for r in scored)
     assert {r["value"]["lane"] for r in scored} == {"text"} and not any(r["value"]["media_shed"] for r in scored)
+    for r in scored:  # what went over the wire is the schema in monitor/types.py, field for field
+        ScoredPost.model_validate(r["value"])
+    for r in dlq:
+        DlqRecord.model_validate(r["value"])
 
     produce_raw(s.bootstrap_servers, s.topic_raw, [closer()])
     values = [r["value"] for r in scored]
@@ -55,6 +60,8 @@ def test_scored_dlq_windows_metrics(stream_settings, workers):
 
     windows = wait_until(windows_ready, timeout=60)
     assert windows, f"windows did not close (log: {w.log})"
+    for r in read_all(s.bootstrap_servers, s.topic_windows):
+        WindowStat.model_validate(r["value"])
     report = check_windows_against_reference(values, windows)
     assert report["double_counted"] == 0 and report["missed"] == 0 and not report["mismatched"], report
     assert report["windows"] >= 4 * 3  # 4 minutes x at least 3 topics

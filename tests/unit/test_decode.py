@@ -64,3 +64,31 @@ def test_remote_uri_only_with_allowlist():
     assert isinstance(decode_post(raw, L, allow_remote=True, allowlist=["cdn.example"]), Post)
     r = decode_post(raw, L, allow_remote=True, allowlist=["other.example"])
     assert isinstance(r, DecodeFailure) and r.reason == "uri_not_allowed"
+
+
+def test_inline_media_is_base64_decoded_once_and_kept(monkeypatch):
+    data = base64.b64encode(b"\x89PNG....").decode()
+    p = decode_post(enc({"id": "m", "created_at": 0, "media": [{"kind": "image", "data": data}]}), L)
+    assert isinstance(p, Post)
+
+    def boom(*a, **k):
+        raise AssertionError("decoded a second time")
+
+    monkeypatch.setattr(base64, "b64decode", boom)
+    assert p.media[0].payload == b"\x89PNG...."  # the bytes from validation, no second decode
+    assert p.model_copy().media[0].payload == b"\x89PNG...."
+
+
+@pytest.mark.parametrize("uri,allow,ok", [
+    ("https://CDN.Example/a.png", ["cdn.example"], True),
+    ("https://cdn.example/a.png", ["CDN.example"], True),
+    ("ftp://cdn.example/a.png", ["cdn.example"], False),
+    ("https://cdn.example.evil/a.png", ["cdn.example"], False),
+])
+def test_decode_and_fetch_share_one_allowlist_rule(uri, allow, ok):
+    from monitor.media.fetch import uri_allowed
+
+    raw = enc({"id": "u", "created_at": 0, "media": [{"kind": "image", "uri": uri}]})
+    r = decode_post(raw, L, allow_remote=True, allowlist=allow)
+    assert isinstance(r, Post) is ok
+    assert uri_allowed(uri, allow) is ok

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from monitor.cli_ops import rendered_files
+from monitor.cli.ops import rendered_files
 from monitor.ops.dashboards import panel_queries
 from monitor.ops.docs import missing_docs
 

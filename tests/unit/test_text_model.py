@@ -99,3 +99,37 @@ def test_scorer_isolates_a_failing_post():
                                                  for i, t in enumerate(["ok", "boom", "fine"])])
     assert [r.label for r in res] == ["positive", "error", "positive"]
     assert "exploded" in res[1].error
+
+
+def test_full_fine_tune_smoke_round_trip(tmp_path):
+    """`monitor train text --full --class-balance --normalise v1` on a tiny slice: the artefact holds every weight,
+    loads with the normaliser, and the served model reproduces the trained network's logits."""
+    from monitor.score.text_model import TextSentimentModel
+    from monitor.score.text_norm import normalise_v1
+    from monitor.training.text_train import TrainConfig, class_weights, train_text
+
+    assert class_weights({"d": [0, 0, 0, 1, 2, 2]})["d"] == [2 / 3, 2.0, 1.0]
+    cfg = TrainConfig(full=True, class_balance=True, normalise="v1", epochs=1, limit=24, epoch_size=48,
+                      batch_size=16, lr=5e-5, max_length=32)
+    summary = train_text(tmp_path, cfg, device="cpu")
+    assert summary["version"].startswith("minilm-full-cb-nv1") and summary["trainable_parameters"] > 20_000_000
+    assert (tmp_path / "weights.safetensors").is_file() and not (tmp_path / "adapter.safetensors").exists()
+    assert (tmp_path / "weights.safetensors").stat().st_size < 50_000_000
+    m = TextSentimentModel(tmp_path, device="cpu")
+    assert m.cfg.mode == "full" and m.cfg.normalise == "v1"
+    texts = ["so happy 🚀🚀 https://x.co/a", "ugh 😭"]
+    direct = m.tokenizer([normalise_v1(t) for t in texts], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        want = m.net(direct["input_ids"], direct["attention_mask"])
+    assert torch.allclose(m.logits(texts), want, atol=1e-4)
+    assert "full fine-tune" in (tmp_path / "MODEL_CARD.md").read_text()
+
+
+def test_normaliser_names_emoji_and_masks_urls_and_mentions():
+    from monitor.score.text_norm import normaliser
+
+    n = normaliser("v1")
+    assert n("down 📉📉 @trader https://t.co/x &amp; $TSLA") == "down chart with downwards trend @user http & $TSLA"
+    assert normaliser("")("😭") == "😭"
+    with pytest.raises(ValueError):
+        normaliser("v9")

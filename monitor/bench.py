@@ -9,11 +9,10 @@ import json
 import os
 import resource
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from monitor.broker import EmbeddedBroker, free_port
 from monitor.config import Settings
 from monitor.ingest.decode import decode_post
-from monitor.kafka_io import create_topics, produce_raw, read_all
+from monitor.kafka_io import produce_raw, read_all
 from monitor.synth.stream import StreamSpec, generate
 
 # (image share, audio share). multimodal: 70 % text, 20 % image, 10 % audio. overload: 20 % image posts, all
@@ -85,24 +84,15 @@ def raw_text_throughput(settings: Settings, values: list[bytes]) -> dict[str, An
 def scratch_run(args: argparse.Namespace, settings: Settings, prefix: str
                 ) -> tuple[Settings, dict[str, str], EmbeddedBroker | None]:
     """Embedded broker unless a cluster was named; fresh topics and group; env for a worker subprocess."""
-    from monitor.app import bytopic_name
+    from monitor.harness import create_run_topics, scratch_settings, worker_env
 
     broker = None
     if not args.bootstrap_servers and not os.environ.get("MONITOR_BOOTSTRAP_SERVERS"):
         broker = EmbeddedBroker().start()
         settings = settings.model_copy(update={"bootstrap_servers": broker.bootstrap})
-    tag = uuid.uuid4().hex[:6]
-    s = settings.model_copy(update={"app_id": f"{prefix}-{tag}", "topic_raw": f"{prefix}-raw-{tag}",
-                                    "topic_scored": f"{prefix}-scored-{tag}", "topic_dlq": f"{prefix}-dlq-{tag}",
-                                    "topic_windows": f"{prefix}-windows-{tag}",
-                                    "topic_alerts": f"{prefix}-alerts-{tag}", "metrics_port": free_port()})
-    create_topics(s, extra=[bytopic_name(s)])
-    env = {**os.environ, **{f"MONITOR_{k.upper()}": str(getattr(s, k)) for k in (
-        "bootstrap_servers", "app_id", "topic_raw", "topic_scored", "topic_dlq", "topic_windows", "topic_alerts",
-        "metrics_port", "scorer", "partitions", "batch_size")}}
-    if s.device:
-        env["MONITOR_DEVICE"] = s.device
-    return s, env, broker
+    s = scratch_settings(settings, prefix)
+    create_run_topics(s)
+    return s, worker_env(s), broker
 
 
 def paced(items: list[tuple[str, bytes]], rate: float) -> Iterator[tuple[str, bytes]]:
@@ -153,14 +143,13 @@ def _scraped_total(port: int) -> float:
 
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
-    s, env, broker = scratch_run(args, settings, "bench")
+    s, _env, broker = scratch_run(args, settings, "bench")
     n_workers = max(1, getattr(args, "workers", 1))
     ports = [s.metrics_port] + [free_port() for _ in range(n_workers - 1)]
-    log_path = os.environ.get("MONITOR_BENCH_WORKER_LOG", os.devnull)
-    workers = [subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"],
-                                env={**env, "MONITOR_METRICS_PORT": str(port)},
-                                stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
-               for port in ports]
+    from monitor.harness import WorkerProcess
+
+    log = os.environ.get("MONITOR_BENCH_WORKER_LOG")
+    workers = [WorkerProcess(s, Path(log) if log else None, metrics_port=port) for port in ports]
     try:
         # warm-up: one post through and every worker holding partitions, so group join and model load are not
         # measured
@@ -213,12 +202,9 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             e2e |= overload_stats(s, items, scored, raw)
     finally:
         for worker in workers:
-            worker.send_signal(signal.SIGTERM)
+            worker.proc.send_signal(signal.SIGTERM)  # all at once, then wait for each
         for worker in workers:
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.stop()
     if args.mix == "overload":  # the media encoders' raw speed is what is overloaded: not re-measured here
         raw_stats = raw_scorer_throughput(s, [v for _, v in items if not decode_post(v, s.limits).media])
     else:

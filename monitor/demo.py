@@ -9,8 +9,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +21,7 @@ from rich.table import Table
 
 from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
+from monitor.harness import WorkerProcess
 from monitor.kafka_io import create_topics, producer
 from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
 
@@ -127,13 +126,14 @@ def run_demo(args: argparse.Namespace) -> int:
     receiver = WebhookReceiver(secret, on_alert=show)
     console.print(f"local webhook receiver on {receiver.url} (Alertmanager format, HMAC-signed)")
     hooks = [{"url": receiver.url, "secret": secret, "format": "alertmanager", "name": "demo-receiver"}]
-    env = {**os.environ, "MONITOR_WEBHOOKS": json.dumps(hooks), "MONITOR_BOOTSTRAP_SERVERS": broker.bootstrap, "MONITOR_METRICS_PORT": str(args.metrics_port),
-           "MONITOR_SCORER": args.scorer, "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS),
-           # the demo compresses ~40 event-minutes into 2 wall-minutes: a shorter detector warm-up
-           "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8")}
     log_path = Path(os.environ.get("MONITOR_DEMO_WORKER_LOG", "demo-worker.log"))
-    worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", "info"], env=env,
-                              stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    log_path.unlink(missing_ok=True)
+    # own session: Ctrl-C reaches the demo (which stops the stream and drains) but not the worker, which the demo
+    # stops itself once every produced post is accounted for
+    worker = WorkerProcess(settings, log_path, loglevel="info", own_session=True, env_extra={
+        "MONITOR_WEBHOOKS": json.dumps(hooks), "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS),
+        # the demo compresses ~40 event-minutes into 2 wall-minutes: a shorter detector warm-up
+        "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8")})
     console.print(f"worker pid {worker.pid} (log: {log_path}); metrics on http://127.0.0.1:{args.metrics_port}/metrics")
     col = Collector(settings)
     col.start()
@@ -185,16 +185,12 @@ def run_demo(args: argparse.Namespace) -> int:
         time.sleep(0.5)
     time.sleep(2.5)  # last watermark tick and window closes
     console.print(view(col, spec.spikes, spec.start_ms, total))
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    worker.stop()
     col.stop_evt.set()
     col.join(5)
     broker.stop()
     receiver.close()
-    summary = build_summary(col, spec, produced, worker.returncode)
+    summary = build_summary(col, spec, produced, worker.proc.returncode)
     summary["webhook"] = {"received": len(receiver.received), "bad_signatures": receiver.bad_signatures,
                           "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
     args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")

@@ -7,9 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -68,12 +65,12 @@ def worker_freshness(port: int) -> dict[str, float | None]:
 
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.bench import scratch_run
+    from monitor.harness import WorkerProcess
     from monitor.kafka_io import producer
     from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
 
-    s, env, broker = scratch_run(args, settings, "soak")
-    worker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    s, _env, broker = scratch_run(args, settings, "soak")
+    worker = WorkerProcess(s)
     stop = threading.Event()
     produced = [0]
     produced_media = [0]
@@ -135,11 +132,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
                 print(json.dumps(sample), flush=True)
     finally:
         stop.set()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
         if broker:
             broker.stop()
     first, last = samples[0], samples[-1]

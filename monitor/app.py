@@ -112,11 +112,20 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     ingest_stage = IngestStage(settings, metrics, outbox, scorer_factory, bytopic_name(settings))
     aggregate_stage = AggregateStage(settings, metrics, outbox, state_table)
     detect_stage = DetectStage(settings, metrics, outbox, detector_table)
-    worker_id = uuid.uuid4().hex[:12]
     holder: dict[str, Any] = {"assigned": 0, "ingest": ingest_stage, "aggregate": aggregate_stage}
     app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
     metrics.build_info.info({"version": __version__})
 
+    _wire_rebalance(app, settings, metrics, ingest_stage, holder)
+    _wire_ingest(app, settings, metrics, ingest_stage, outbox, raw_topic)
+    _wire_downstream(app, settings, metrics, outbox, aggregate_stage, detect_stage,
+                     (bytopic, windows_topic, alerts_topic))
+    return app
+
+
+def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest_stage: IngestStage,
+                    holder: dict[str, Any]) -> None:
+    """Partition assignment signals and the readiness probe."""
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:  # noqa: ARG001
         holder["assigned"] = len(assigned)
@@ -135,6 +144,12 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
         return {"models_loaded": ingest_stage.scorer is not None, "partitions_assigned": holder["assigned"] > 0}
 
     app.monitor_readiness = readiness  # type: ignore[attr-defined]
+
+
+def _wire_ingest(app: faust.App, settings: Settings, metrics: Metrics, ingest_stage: IngestStage, outbox: Outbox,
+                 raw_topic: Any) -> None:
+    """posts.raw -> ingest stage (text lane, media lane), watermark ticks, consumer lag."""
+    worker_id = uuid.uuid4().hex[:12]
 
     @app.task
     async def load_models() -> None:
@@ -166,6 +181,13 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     async def consumer_lag() -> None:
         measure_lag(app, metrics, ingest_stage, settings)
 
+
+def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbox: Outbox,
+                     aggregate_stage: AggregateStage, detect_stage: DetectStage, topics: tuple[Any, Any, Any]
+                     ) -> None:
+    """bytopic -> aggregate -> sentiment.windows -> detect -> alerts -> deliver; the silences follower."""
+    bytopic, windows_topic, alerts_topic = topics
+
     @app.agent(bytopic)
     async def aggregate(stream: Any) -> None:
         async for events in stream.take_events(1000, within=0.5):
@@ -194,8 +216,6 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
             async with aiohttp.ClientSession() as session:
                 async for event in stream.events():
                     await deliver_stage.on_alert(session, event.value, event.message)
-
-    return app
 
 
 def measure_lag(app: faust.App, metrics: Metrics, ingest_stage: IngestStage, settings: Settings) -> None:

@@ -36,7 +36,7 @@ def bench_posts(n: int, seed: int = 11, mix: str = "text") -> list[tuple[str, by
 
 
 def raw_scorer_throughput(settings: Settings, values: list[bytes]) -> dict[str, Any]:
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
 
     scorer = build_scorer(settings)
     posts = [decode_post(v, settings.limits) for v in values]
@@ -51,7 +51,7 @@ def raw_scorer_throughput(settings: Settings, values: list[bytes]) -> dict[str, 
 def raw_text_throughput(settings: Settings, values: list[bytes]) -> dict[str, Any]:
     """Texts/s of the text model alone on the posts' own texts: the backend in use (`text_per_s`, `text_backend`)
     and, in the same run, the fp32 torch model (`text_torch_fp32_per_s`) when the fine-tuned model is in use."""
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
 
     texts = [p.text for p in (decode_post(v, settings.limits) for v in values) if getattr(p, "text", None)]
     if not texts:
@@ -66,7 +66,7 @@ def raw_text_throughput(settings: Settings, values: list[bytes]) -> dict[str, An
 
     scorer = build_scorer(settings)
     text = getattr(scorer, "text", scorer)
-    out: dict[str, Any] = {"text_per_s": speed(text._predict)}
+    out: dict[str, Any] = {"text_per_s": speed(text.predict_proba)}
     if text.name == "minilm":
         from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel, resolve_device
 

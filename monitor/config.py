@@ -17,12 +17,12 @@ MiB = 1024 * 1024
 
 class Limits(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    max_message_bytes: int = 8 * MiB
-    max_text_chars: int = 20_000
-    max_media: int = 8
-    max_media_bytes: int = 5 * MiB
-    max_topics: int = 32
-    max_id_chars: int = 256
+    max_message_bytes: int = Field(8 * MiB, description="Largest raw message (too_large).")
+    max_text_chars: int = Field(20_000, description="Longest text (text_too_long).")
+    max_media: int = Field(8, description="Most media items per post (too_many_media).")
+    max_media_bytes: int = Field(5 * MiB, description="Largest decoded media item (media_too_large).")
+    max_topics: int = Field(32, description="Most explicit topics per post.")
+    max_id_chars: int = Field(256, description="Longest post id.")
 
 
 class Settings(BaseModel):
@@ -30,77 +30,162 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    app_id: str = "sentiment-monitor"
-    topic_raw: str = "posts.raw"
-    topic_scored: str = "posts.scored"
-    topic_dlq: str = "posts.dlq"
-    topic_windows: str = "sentiment.windows"
-    topic_alerts: str = "alerts"
-    partitions: int = 4
-    replication_factor: int = 1
-    session_timeout_s: float = 10.0
-    commit_interval_s: float = 1.0
-    batch_size: int = 64
-    batch_max_wait_s: float = 0.25
-    ingest_batch_size: int = 512
-    media_lane_capacity: int = 16
-    media_max_wait_s: float = 10.0
-    media_batch_size: int = 4
-    text_cache_entries: int = 50_000
-    text_cache_mb: int = 16
-    max_hashtag_topics: int = 200
-    webhook_give_up_s: float = 3600.0
-    window_s: int = 60
-    hop_size_s: int = 300
-    hop_step_s: int = 60
-    grace_s: int = 30
-    tick_interval_s: float = 1.0
-    watermark_idle_s: float = 5.0
-    lag_interval_s: float = 5.0
-    catch_all_topic: str = "_all"
-    keywords: dict[str, list[str]] = Field(default_factory=dict)
-    scorer: str = "auto"  # auto | text | vader
-    text_model_dir: str | None = None
-    media_encoders: bool = True
-    device: str | None = None
-    text_backend: Literal["auto", "torch", "int8"] = "auto"
-    single_record_batches: bool = True
-    malloc_arena_max: int = 2  # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
-    malloc_trim_interval_s: float = 60.0  # return freed heap to the OS this often (0 = never); see monitor/memory.py
-    metrics_port: int = 9108
-    metrics_host: str = "127.0.0.1"
-    state_dir: str | None = None  # Faust data directory; default <app_id>-data in the working directory
-    allow_remote_media: bool = False
-    remote_media_allowlist: list[str] = Field(default_factory=list)
-    remote_media_allow_private: bool = False
-    limits: Limits = Field(default_factory=Limits)
-    detect_warmup_windows: int = 30
-    detect_min_posts: int = 10
-    detect_p_threshold: float = 5e-4
-    detect_min_ratio: float = 1.3
-    detect_scales: list[int] = Field(default_factory=lambda: [1, 3, 6, 12])
-    detect_overdispersion: float = 200.0
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port.")
+    app_id: str = Field(
+        "sentiment-monitor", description=(
+            "Consumer group id and prefix of the internal topics (by-topic repartition, table "
+            "changelogs)."))
+    topic_raw: str = Field("posts.raw", description="Input topic of posts (JSON, see README: Post schema).")
+    topic_scored: str = Field("posts.scored", description="Output topic of scored posts (key = post id).")
+    topic_dlq: str = Field(
+        "posts.dlq", description="Dead-letter topic: one record with a reason code per rejected message.")
+    topic_windows: str = Field(
+        "sentiment.windows", description="Closed tumbling and hopping window statistics per monitored topic.")
+    topic_alerts: str = Field(
+        "alerts", description="Durable record of every alert state change (firing / resolved).")
+    partitions: int = Field(
+        4, description="Partitions of the topics the worker creates; the maximum parallelism (workers).")
+    replication_factor: int = Field(
+        1, description="Replication factor of created topics (3 on a production cluster).")
+    session_timeout_s: float = Field(
+        10.0, description="Consumer group session timeout: how long a dead worker keeps its partitions.")
+    commit_interval_s: float = Field(
+        1.0, description="Offset commit interval (at-least-once; windows are idempotent by post id).")
+    batch_size: int = Field(64, description="Maximum posts per scoring micro-batch.")
+    batch_max_wait_s: float = Field(0.25, description="Longest wait to fill a micro-batch.")
+    ingest_batch_size: int = Field(
+        512, description="Maximum raw messages read and published per ingest batch (Kafka I/O batch).")
+    media_lane_capacity: int = Field(
+        16, description="Media posts the media lane holds (queued + encoding); beyond it media are shed.")
+    media_max_wait_s: float = Field(
+        10.0, description=(
+            "A media post queued longer than this is shed (scored on its text, media_shed: true)."))
+    media_batch_size: int = Field(4, description="Media posts encoded per media-lane batch.")
+    text_cache_entries: int = Field(50_000, description="Entries of the duplicate-text cache (0: off).")
+    text_cache_mb: int = Field(
+        16, description="Bytes (MiB) of normalised text the duplicate-text cache may hold.")
+    max_hashtag_topics: int = Field(
+        200, description="Hashtags that are topics at a time (top by volume); the rest count under _hashtags.")
+    webhook_give_up_s: float = Field(
+        3600.0, description=(
+            "A webhook still failing this long after an alert's first attempt gives up: the alert goes "
+            "to the dead-letter topic (reason alert_delivery_failed). 0: retry forever."))
+    window_s: int = Field(60, description="Tumbling window (bucket) size in seconds of event time.")
+    hop_size_s: int = Field(300, description="Hopping window size (a multiple of hop_step_s).")
+    hop_step_s: int = Field(60, description="Hopping window step (a multiple of window_s).")
+    grace_s: int = Field(
+        30, description="Allowed lateness: a bucket closes when the watermark passes its end plus this.")
+    tick_interval_s: float = Field(
+        1.0, description="How often a worker sends its watermark to the aggregation partitions.")
+    watermark_idle_s: float = Field(
+        5.0, description="A raw partition silent this long no longer holds the watermark back.")
+    lag_interval_s: float = Field(5.0, description="How often the consumer lag per partition is measured.")
+    catch_all_topic: str = Field(
+        "_all", description="Monitored topic every post also counts in (empty string: none).")
+    keywords: dict[str, list[str]] = Field(
+        default_factory=dict, description=(
+            "Monitored keyword topics: {topic: [word | 're:regex', ...]} (cashtags and hashtags are "
+            "automatic)."))
+    # auto | text | vader
+    scorer: str = Field(
+        "auto", description="auto (fine-tuned text model, VADER if it cannot load) | text | vader.")
+    text_model_dir: str | None = Field(
+        None, description=(
+            "Directory of a trained text model artefact (default: the one shipped in the package)."))
+    media_encoders: bool = Field(
+        True, description="Score image and audio posts with the media encoders (OCR, faces, speech, prosody).")
+    device: str | None = Field(
+        None, description="Torch device for the encoders (default: cuda when available, else cpu).")
+    text_backend: Literal["auto", "torch", "int8"] = Field(
+        "auto", description=(
+            "Text model backend: auto (int8 dynamic quantisation on CPU, fp16 torch on a GPU), torch "
+            "(fp32 on CPU), int8."))
+    single_record_batches: bool = Field(
+        True, description=(
+            "One record per produced batch. Needed on the embedded Tansu broker, which reports a "
+            "partition's end offset as the last batch's base offset + 1: table recovery and readers "
+            "then stop before the last records of a multi-record batch (state lost after a restart). "
+            "Set false on Apache Kafka (deploy/)."))
+    # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
+    malloc_arena_max: int = Field(
+        2, description=(
+            "glibc malloc arenas in the worker (0 = glibc default, 8 x cores): 2 measured ~0.5 GB less "
+            "RSS in a 12-minute soak; MALLOC_ARENA_MAX in the environment wins."))
+    # return freed heap to the OS this often (0 = never); see monitor/memory.py
+    malloc_trim_interval_s: float = Field(
+        60.0, description=(
+            "Seconds between malloc_trim(0) calls in the worker (0 = never): returns freed heap pages "
+            "to the OS so RSS follows the live heap (monitor/memory.py)."))
+    metrics_port: int = Field(9108, description="Port of /metrics, /healthz and /readyz.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics server binds (0.0.0.0 in containers).")
+    # Faust data directory; default <app_id>-data in the working directory
+    state_dir: str | None = Field(
+        None, description=(
+            "Faust data directory (table metadata; default: <app_id>-data in the working directory)."))
+    allow_remote_media: bool = Field(
+        False, description="Fetch media given by uri (off: such media are dead-lettered).")
+    remote_media_allowlist: list[str] = Field(
+        default_factory=list, description="Hosts media may be fetched from when allow_remote_media is on.")
+    remote_media_allow_private: bool = Field(
+        False, description="Allow fetching from private / loopback addresses (tests only; SSRF guard).")
+    limits: Limits = Field(default_factory=Limits, description="Input limits (see the limits.* rows).")
+    detect_warmup_windows: int = Field(
+        30, description="Windows of a topic before the spike detector may fire.")
+    detect_min_posts: int = Field(10, description="Minimum posts in a window for the rate test.")
+    detect_p_threshold: float = Field(
+        5e-4, description=(
+            "Scale-adjusted tail probability under the topic's baseline below which a block of windows "
+            "is anomalous (chosen on the simulator's dev seeds for <= 0.5 false alarms per topic-week)."))
+    detect_min_ratio: float = Field(
+        1.3, description="Minimum observed/baseline negative-rate ratio of the firing block.")
+    detect_scales: list[int] = Field(
+        default_factory=lambda: [1, 3, 6, 12], description=(
+            "Block lengths (in windows) scanned for evidence; the best is kept, Bonferroni-adjusted."))
+    detect_overdispersion: float = Field(
+        200.0, description="Beta prior strength of the rate test: smaller tolerates more natural variation.")
     # per-topic operator overrides: {topic: {sensitivity, min_posts, min_ratio, mute: [{start, end, days}]}}
-    topic_overrides: dict[str, TopicOverride] = Field(default_factory=dict)
-    topic_silences: str = "alert.silences"  # compacted; written by `monitor silence`, read by every worker
-    runbook_base_url: str = "docs/runbooks"  # alerts link to <base>/<signal>.md
-    dashboard_url: str = "http://localhost:3000/d/sentiment-monitor-topics/topics"  # + ?var-topic=&from=&to=
-    alert_resolve_windows: int = 3
-    alert_cooldown_s: int = 600
-    volume_cooldown_s: int = 3600
+    topic_overrides: dict[str, TopicOverride] = Field(
+        default_factory=dict, description=(
+            "Per topic: {sensitivity (multiplies detect_p_threshold), min_posts, min_ratio, mute: "
+            "[{start: HH:MM, end: HH:MM, days: [mon..sun]}] (UTC; no new incident fires)}."))
+    # compacted; written by `monitor silence`, read by every worker
+    topic_silences: str = Field(
+        "alert.silences", description=(
+            "Compacted topic of silences (`monitor silence add|expire|list`); every worker reads it "
+            "all."))
+    # alerts link to <base>/<signal>.md
+    runbook_base_url: str = Field(
+        "docs/runbooks", description=(
+            "Alerts carry runbook_url = <base>/<signal>.md (docs/runbooks in this repository)."))
+    # + ?var-topic=&from=&to=
+    dashboard_url: str = Field(
+        "http://localhost:3000/d/sentiment-monitor-topics/topics", description=(
+            "Alerts carry dashboardURL = this + ?var-topic=<topic>&from=&to= around the incident."))
+    alert_resolve_windows: int = Field(
+        3, description="Consecutive normal windows before an alert resolves (hysteresis).")
+    alert_cooldown_s: int = Field(
+        600, description="After a resolve, a new rate alert on the same topic waits this long.")
+    volume_cooldown_s: int = Field(3600, description="Cooldown of volume-spike alerts.")
     # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
-    webhooks: list[dict[str, Any]] = Field(default_factory=list)
+    webhooks: list[dict[str, Any]] = Field(
+        default_factory=list, description=(
+            "Webhook targets: [{name, url, secret, timeout_s, format: alertmanager | slack | raw}]."))
     # Kafka security, passed through to Faust/aiokafka and kafka-python (not testable on the embedded broker)
-    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-    sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-    sasl_username: str | None = None
-    sasl_password: str | None = Field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL.")
+    # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_mechanism: str | None = Field(None, description="PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="SASL user.")
+    sasl_password: str | None = Field(default=None, repr=False, description="SASL password (never logged).")
+    ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
+    ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
+    ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
     # fault injection for the reliability suite only: the scorer raises on any text containing this marker
-    fault_scorer_marker: str | None = None
+    fault_scorer_marker: str | None = Field(
+        None, description=(
+            "Fault injection for the reliability suite: the scorer raises on texts containing it."))
 
     @field_validator("detect_scales")
     @classmethod

@@ -65,7 +65,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
             self.spinner = None
 
     from monitor.app import build_app, bytopic_name
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
 
     logging.basicConfig(level=getattr(logging, loglevel.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

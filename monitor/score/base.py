@@ -14,7 +14,6 @@ from typing import Protocol
 import numpy as np
 
 from monitor import LABELS
-from monitor.config import Settings
 from monitor.types import Post
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class TextScorer:
     def __init__(self, name: str, version: str, predict_proba: Callable[[list[str]], np.ndarray]) -> None:
         self.name = name
         self.version = version
-        self._predict = predict_proba
+        self.predict_proba = predict_proba  # public: the fusion and the evals call it directly
 
     def score(self, posts: Sequence[Post]) -> list[ScoreResult]:
         import time
@@ -68,7 +67,7 @@ class TextScorer:
         t0 = time.perf_counter()
         texts = [posts[i].text or "" for i in idx]
         try:
-            probs = np.asarray(self._predict(texts), dtype=float) if texts else np.zeros((0, 3))
+            probs = np.asarray(self.predict_proba(texts), dtype=float) if texts else np.zeros((0, 3))
             rows = probs.tolist()  # one conversion per batch, not three numpy scalar reads per post
             per = {i: rows[j] for j, i in enumerate(idx)}
             errors: dict[int, str] = {}
@@ -76,7 +75,7 @@ class TextScorer:
             per, errors = {}, {}
             for i in idx:
                 try:
-                    per[i] = np.asarray(self._predict([posts[i].text or ""]), dtype=float)[0].tolist()
+                    per[i] = np.asarray(self.predict_proba([posts[i].text or ""]), dtype=float)[0].tolist()
                 except Exception as exc:  # noqa: BLE001
                     errors[i] = f"{type(exc).__name__}: {exc}"[:300]
         dt = (time.perf_counter() - t0) / max(1, len(idx))
@@ -88,53 +87,3 @@ class TextScorer:
             out[i] = ScoreResult((p[0], p[1], p[2]), LABELS[p.index(max(p))],
                                  ["text"], self.version, seconds_by_modality={"text": dt})
         return [r for r in out if r is not None]
-
-
-def build_scorer(settings: Settings) -> Scorer:
-    """`auto`: the fine-tuned text model when its artefact is present, else the VADER baseline (logged)."""
-    scorer = _build_scorer(settings)
-    marker = settings.fault_scorer_marker
-    if marker:
-        log.warning("fault injection on: the scorer raises on texts containing %r", marker)
-        target = getattr(scorer, "text", scorer)
-        inner = target._predict  # type: ignore[attr-defined]
-
-        def faulty(texts: list[str]) -> np.ndarray:
-            if any(marker in t for t in texts):
-                raise RuntimeError(f"injected scorer fault ({marker})")
-            return inner(texts)
-
-        target._predict = faulty  # type: ignore[attr-defined]
-    return scorer
-
-
-def _build_scorer(settings: Settings) -> Scorer:
-    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
-
-    art = settings.text_model_dir or DEFAULT_ARTEFACT
-    if settings.scorer in ("auto", "text") and TextSentimentModel.available(art):
-        model = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size,
-                                   backend=settings.text_backend)
-        log.info("text model backend: %s", model.backend)
-        return _with_media(TextScorer("minilm", model.version, lambda t: model.predict_proba(t).numpy()), settings)
-    if settings.scorer == "text":
-        raise FileNotFoundError(f"no trained text model at {art}: run `monitor train text`")
-    if settings.scorer == "auto":
-        log.warning("no trained text model at %s: scoring with the VADER baseline", art)
-    from monitor.score.vader import VaderModel
-
-    v = VaderModel()
-    return _with_media(TextScorer("vader", v.version, v.predict_proba), settings)
-
-
-def _with_media(text: TextScorer, settings: Settings) -> Scorer:
-    """Media posts go through the image / audio encoders when they are installed and enabled."""
-    if not settings.media_encoders:
-        return text
-    try:
-        from monitor.score.multimodal import MultimodalScorer
-
-        return MultimodalScorer(text, settings)
-    except ImportError as exc:  # pragma: no cover - a text-only install
-        log.warning("media encoders unavailable (%s): media-only posts stay unscored", exc)
-        return text

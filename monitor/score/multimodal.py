@@ -217,12 +217,12 @@ class MultimodalScorer:
         if not texts:
             return np.zeros((0, 3)), {}
         try:
-            return np.asarray(self.text._predict(texts)), {}
+            return np.asarray(self.text.predict_proba(texts)), {}
         except Exception:  # noqa: BLE001 - isolate the failing text
             probs, errors = np.zeros((len(texts), 3)), {}
             for k, t in enumerate(texts):
                 try:
-                    probs[k] = np.asarray(self.text._predict([t]))[0]
+                    probs[k] = np.asarray(self.text.predict_proba([t]))[0]
                 except Exception as exc:  # noqa: BLE001
                     errors[k] = f"{type(exc).__name__}: {exc}"[:300]
             return probs, errors

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.training.text_data import default_data_dir, read_tsv
+from monitor.data import default_data_dir, read_tsv
 
 FALLBACK = {
     "negative": ["Terrible quarter, guidance cut again", "This is a disaster, selling everything",

@@ -34,7 +34,7 @@ def extract(split: str, n: int, seed: int, batch: int = 16, cache_dir: Path = CA
 
     from monitor.config import Settings
     from monitor.ingest.decode import DecodeFailure, decode_post
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
     from monitor.training.compose import compose
 
     path = cache_dir / f"{split}-n{n}-s{seed}.json"

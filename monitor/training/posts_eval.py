@@ -26,7 +26,7 @@ def eval_posts(path: Path, scorer_name: str = "auto", batch: int = 16) -> dict[s
 
     from monitor.config import Settings
     from monitor.ingest.decode import DecodeFailure, decode_post
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
 
     settings = Settings.load(None, env={}, scorer=scorer_name)
     scorer = build_scorer(settings)
@@ -58,7 +58,7 @@ def eval_posts(path: Path, scorer_name: str = "auto", batch: int = 16) -> dict[s
                 preds.append(int(np.argmax(r.probs)))
         texts = [p.text or "" for p in chunk]
         has = [k for k, t in enumerate(texts) if t.strip()]
-        tp = np.asarray(text_scorer._predict([texts[k] for k in has])) if has else np.zeros((0, 3))
+        tp = np.asarray(text_scorer.predict_proba([texts[k] for k in has])) if has else np.zeros((0, 3))
         by_k = {k: int(np.argmax(tp[j])) for j, k in enumerate(has)}
         text_preds += [by_k.get(k, LABELS.index("neutral")) for k in range(len(chunk))]
     y = [r[0] for r in rows]

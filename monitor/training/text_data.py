@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitor import LABELS
+from monitor.data import default_data_dir, read_tsv  # noqa: F401 - re-exported for training modules
 
 LABEL_TO_ID = {name: i for i, name in enumerate(LABELS)}
 EMOTION_TO_SENTIMENT = {"joy": "positive", "optimism": "positive", "anger": "negative", "sadness": "negative"}
@@ -29,25 +29,6 @@ class Example:
     text: str
     label: int
     domain: str
-
-
-def default_data_dir() -> Path:
-    """MONITOR_TRAINING_DATA, else ../shared/data next to the checkout, else ./shared/data. (Not MONITOR_DATA_DIR:
-    that name was once also the worker's Faust directory, now `state_dir` / MONITOR_STATE_DIR.)"""
-    env = os.environ.get("MONITOR_TRAINING_DATA")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parents[2]
-    for cand in (here.parent / "shared" / "data", here / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if cand.is_dir():
-            return cand
-    return here.parent / "shared" / "data"
-
-
-def read_tsv(path: Path | str) -> list[dict[str, str]]:
-    """Read a header TSV with standard CSV quoting."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
 
 
 def read_labelled_tsv(path: Path | str, domain: str = "eval") -> list[Example]:

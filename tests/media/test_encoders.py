@@ -92,7 +92,7 @@ def _post(pid, text=None, media=()):
 
 def test_multimodal_scorer_reads_meaning_from_pixels_and_speech():
     from monitor.config import Settings
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
 
     scorer = build_scorer(Settings.load(None, env={}, scorer="vader"))
     posts = [

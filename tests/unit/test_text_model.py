@@ -67,7 +67,7 @@ def test_vader_mapping_monotone_and_neutral_band():
 
 def test_build_scorer_falls_back_to_vader_without_artefact(tmp_path):
     from monitor.config import Settings
-    from monitor.score.base import build_scorer
+    from monitor.score.factory import build_scorer
     from monitor.types import Post
 
     s = Settings.load(None, env={}, text_model_dir=str(tmp_path / "missing"))

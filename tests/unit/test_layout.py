@@ -1,0 +1,46 @@
+"""The architecture rules the code promises (README "Architecture"), checked on the source: which package may import
+which, and small functions on the hot path."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2] / "monitor"
+HOT = ("ingest", "score", "media", "aggregate", "detect", "alert", "metrics")
+
+
+def imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
+    return out
+
+
+def modules(*parts: str) -> list[Path]:
+    return sorted(p for part in parts for p in ((ROOT / part).rglob("*.py") if (ROOT / part).is_dir()
+                                                 else [ROOT / part]))
+
+
+@pytest.mark.parametrize("path", modules(*HOT, "app.py", "worker.py", "outbox.py", "synth", "data.py", "types.py"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_hot_path_and_synth_never_import_training_or_cli(path):
+    bad = {m for m in imports(path) if m.startswith(("monitor.training", "monitor.cli"))}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_scorer_interface_imports_no_scorer():
+    bad = {m for m in imports(ROOT / "score" / "base.py") if m.startswith("monitor.score.")}
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("path", modules("app.py", "ingest", "aggregate", "detect", "alert", "outbox.py", "score"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_hot_path_functions_stay_small(path):
+    long = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno - n.lineno + 1 > 80]
+    assert not long, f"{path.relative_to(ROOT)}: functions over 80 lines {long}"

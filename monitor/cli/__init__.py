@@ -2,7 +2,8 @@
 
 One module per branch of the help tree: models (`train`, `eval`: the groups and text), media (train faces / align /
 fusion / voice, eval faces / voice / posts / ocr / asr, compose, bench-media), detect (detect, eval nab / rate-sim /
-detect, silence), ops (ops render), stream (worker, topics, replay, demo, alerts, verify, bench)."""
+detect, silence), ops (ops render), stream (worker, topics, replay, demo, alerts, verify, bench), sources (ingest bluesky / mastodon / reddit / rss /
+http)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         print(f"(stream commands unavailable: {exc})", file=sys.stderr)
     else:
         cli_stream.add_parsers(sub)
+        from monitor.cli import sources as cli_sources
+
+        cli_sources.add_parsers(sub)
     return p
 
 

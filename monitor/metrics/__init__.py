@@ -109,3 +109,32 @@ class Metrics:
             self._topics.add(topic)
             return topic
         return "_other"
+
+
+class SourceMetrics:
+    """Metrics of one connector process (`monitor ingest SOURCE`); label `source` is the connector name."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.posts = Counter("monitor_source_posts_total", "Posts a connector published to the raw topic",
+                             ["source"], registry=r)
+        self.filtered = Counter("monitor_source_filtered_total", "Source items dropped by the connector's filters",
+                                ["source"], registry=r)
+        self.ignored = Counter("monitor_source_ignored_total",
+                               "Source events that are not posts (deletes, profile updates, other collections)",
+                               ["source"], registry=r)
+        self.malformed = Counter("monitor_source_malformed_total",
+                                 "Source frames or items that could not be parsed (sent to the dead-letter topic)",
+                                 ["source"], registry=r)
+        self.media_skipped = Counter("monitor_source_media_skipped_total",
+                                     "Media left as uris in meta because the worker may not fetch their host",
+                                     ["source"], registry=r)
+        self.reconnects = Counter("monitor_source_reconnects_total", "Connections or polls retried after an error",
+                                  ["source"], registry=r)
+        self.rate_limited = Counter("monitor_source_rate_limited_total",
+                                    "Responses that asked the connector to slow down (HTTP 429 / exhausted quota)",
+                                    ["source"], registry=r)
+        self.lag_seconds = Gauge("monitor_source_lag_seconds",
+                                 "Now minus the creation time of the last post published", ["source"], registry=r)
+        self.checkpoints = Counter("monitor_source_checkpoints_total", "Checkpoints saved after a broker flush",
+                                   ["source"], registry=r)

@@ -1,0 +1,102 @@
+"""`monitor ingest bluesky|mastodon|reddit|rss|http ...`: connectors that publish to posts.raw."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from monitor.cli.stream import _common, settings_from
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (text or "").split(",") if x.strip())
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    ing = sub.add_parser("ingest", help="run a source connector that publishes posts to the raw topic")
+    srcs = ing.add_subparsers(dest="source", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        _common(p)
+        p.add_argument("--checkpoint", type=Path, default=None,
+                       help="resume file (default .state/<source>.json): written after each broker flush")
+        p.add_argument("--keywords", default="", help="comma-separated: keep posts containing one of these words")
+        p.add_argument("--cashtags", default="", help="comma-separated: keep posts mentioning one ($TSLA,NVDA)")
+        p.add_argument("--accounts", default="", help="comma-separated: keep posts by these authors")
+        p.add_argument("--max-posts", type=int, default=0, help="stop after publishing this many (0 = never)")
+        p.add_argument("--metrics-port", type=int, default=0, help="serve monitor_source_* metrics here (0 = off)")
+        p.add_argument("--loglevel", default="info")
+        p.set_defaults(func=cmd_ingest)
+
+    b = srcs.add_parser("bluesky", help="Bluesky Jetstream WebSocket (app.bsky.feed.post creates)")
+    b.add_argument("--url", default="wss://jetstream2.us-east.bsky.network/subscribe")
+    common(b)
+    m = srcs.add_parser("mastodon", help="Mastodon streaming API (server-sent events) of one server")
+    m.add_argument("--base", required=True, help="server, e.g. https://mastodon.social")
+    m.add_argument("--hashtag", default=None, help="a hashtag timeline instead of the public one")
+    m.add_argument("--local", action="store_true", help="the server's local timeline only")
+    m.add_argument("--token", default=None, help="access token (some servers require one for streaming)")
+    common(m)
+    r = srcs.add_parser("reddit", help="Reddit listings of chosen subreddits, polled")
+    r.add_argument("--base", default="https://www.reddit.com")
+    r.add_argument("--subreddits", required=True, help="e.g. wallstreetbets+stocks")
+    r.add_argument("--comments", action="store_true", help="also poll new comments")
+    r.add_argument("--interval", type=float, default=30.0, help="seconds between polls")
+    common(r)
+    f = srcs.add_parser("rss", help="RSS / Atom feeds, polled")
+    f.add_argument("--feed", action="append", required=True, help="feed URL (repeat for several)")
+    f.add_argument("--interval", type=float, default=300.0, help="seconds between polls")
+    common(f)
+    h = srcs.add_parser("http", help="HTTP endpoint POST /ingest (JSON post, array or JSON lines)")
+    h.add_argument("--host", default="127.0.0.1")
+    h.add_argument("--port", type=int, default=8088)
+    h.add_argument("--token", default=None, help="bearer token (required to bind a non-loopback address)")
+    common(h)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from monitor.metrics import SourceMetrics
+    from monitor.sources import adapters, http_ingest
+    from monitor.sources.common import Checkpoint, Filter
+    from monitor.sources.runtime import SourceRun
+
+    logging.basicConfig(level=getattr(logging, args.loglevel.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from(args)
+    metrics = SourceMetrics()
+    if args.metrics_port:
+        from monitor.metrics.server import serve
+
+        serve(metrics.registry, settings.metrics_host, args.metrics_port, lambda: {"ready": True})
+
+    async def main() -> None:
+        run = SourceRun(args.source, settings, Checkpoint(args.checkpoint or Path(".state") / f"{args.source}.json"),
+                        Filter(_csv(args.keywords), _csv(args.cashtags), _csv(args.accounts)), metrics,
+                        max_posts=args.max_posts)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, run.stop.set)
+        try:
+            if args.source == "bluesky":
+                await adapters.run_bluesky(run, args.url)
+            elif args.source == "mastodon":
+                await adapters.run_mastodon(run, args.base.rstrip("/"), args.hashtag, args.token, args.local)
+            elif args.source == "reddit":
+                base = args.base.rstrip("/")
+                urls = [f"{base}/r/{args.subreddits}/new.json?limit=100&raw_json=1"]
+                if args.comments:
+                    urls.append(f"{base}/r/{args.subreddits}/comments.json?limit=100&raw_json=1")
+                await adapters.run_polled(run, urls, args.interval, "reddit")
+            elif args.source == "rss":
+                await adapters.run_polled(run, args.feed, args.interval, "rss")
+            else:
+                await http_ingest.serve(run, args.host, args.port, args.token)
+        finally:
+            run.publisher.close()
+            logging.getLogger("monitor.sources").info("%s: stopped after %d posts", args.source, run.published)
+
+    asyncio.run(main())
+    return 0

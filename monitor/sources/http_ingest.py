@@ -1,0 +1,93 @@
+"""Generic HTTP ingest: `POST /ingest` with one JSON post, a JSON array of posts, or JSON lines
+(`Content-Type: application/x-ndjson`). Bearer-token auth (required whenever a token is configured, and a token is
+required to bind anything but loopback); body capped at `max_body_bytes`; each post is validated with the worker's
+own decoder. 202 {"accepted": [ids], "rejected": [{index, reason, detail}]} once the accepted posts are acknowledged
+by the broker; 400 when nothing was accepted; 401 / 413 / 415 with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+from typing import Any
+
+from aiohttp import web
+
+from monitor.ingest.decode import DecodeFailure, decode_post
+from monitor.sources.runtime import SourceRun
+
+MAX_POSTS = 1000
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def parse_body(body: bytes, content_type: str) -> list[Any]:
+    """JSON object, JSON array or JSON lines -> list of items (ValueError with a reason on bad input)."""
+    if content_type in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+        return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
+    if content_type != "application/json":
+        raise TypeError(f"Content-Type {content_type!r}: use application/json or application/x-ndjson")
+    obj = json.loads(body.decode("utf-8"))
+    return obj if isinstance(obj, list) else [obj]
+
+
+def build_app(run: SourceRun, token: str | None, max_body_bytes: int = 8 * 2**20) -> web.Application:
+    async def ingest(request: web.Request) -> web.Response:
+        if token:
+            got = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
+                return web.json_response({"error": "unauthorized", "detail": "Authorization: Bearer <token>"},
+                                         status=401)
+        if (request.content_length or 0) > max_body_bytes:
+            return web.json_response({"error": "too_large", "detail": f"body > {max_body_bytes} bytes"}, status=413)
+        body = await request.content.read(max_body_bytes + 1)
+        if len(body) > max_body_bytes:
+            return web.json_response({"error": "too_large", "detail": f"body > {max_body_bytes} bytes"}, status=413)
+        try:
+            items = parse_body(body, request.content_type)
+        except TypeError as exc:
+            return web.json_response({"error": "unsupported_media_type", "detail": str(exc)}, status=415)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return web.json_response({"error": "invalid_json", "detail": str(exc)[:300]}, status=400)
+        if len(items) > MAX_POSTS:
+            return web.json_response({"error": "too_many_posts", "detail": f"{len(items)} > {MAX_POSTS}"}, status=413)
+        accepted, rejected = [], []
+        for i, item in enumerate(items):
+            raw = json.dumps(item, ensure_ascii=False).encode()
+            checked = decode_post(raw, run.settings.limits, run.settings.allow_remote_media,
+                                  run.settings.remote_media_allowlist)
+            if isinstance(checked, DecodeFailure):
+                rejected.append({"index": i, "reason": checked.reason, "detail": checked.detail})
+                run.metrics.malformed.labels(run.name).inc()
+            elif run.emit(item):
+                accepted.append(checked.id)
+            else:
+                rejected.append({"index": i, "reason": "filtered", "detail": "dropped by the connector's filters"})
+        await asyncio.get_running_loop().run_in_executor(None, run.publisher.flush)  # durable before 202
+        return web.json_response({"accepted": accepted, "rejected": rejected}, status=202 if accepted else 400)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application(client_max_size=max_body_bytes + 1024)
+    app.router.add_post("/ingest", ingest)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+async def serve(run: SourceRun, host: str, port: int, token: str | None) -> None:
+    if not token and not is_loopback(host):
+        raise ValueError(f"binding {host} (not loopback) needs --token: the endpoint would accept anyone's posts")
+    runner = web.AppRunner(build_app(run, token))
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    try:
+        await run.stop.wait()
+    finally:
+        await runner.cleanup()

@@ -160,6 +160,10 @@ class Settings(BaseModel):
         "docs/runbooks", description=(
             "Alerts carry runbook_url = <base>/<signal>.md (docs/runbooks in this repository)."))
     # + ?var-topic=&from=&to=
+    ui_base_url: str = Field(
+        "http://127.0.0.1:8090", description=(
+            "External base URL of `monitor ui`: alerts carry incident_url = <base>/incidents/<fingerprint>, also "
+            "their Alertmanager generatorURL (empty: no incident link, generatorURL = dashboardURL)."))
     dashboard_url: str = Field(
         "http://localhost:3000/d/sentiment-monitor-topics/topics", description=(
             "Alerts carry dashboardURL = this + ?var-topic=<topic>&from=&to= around the incident."))

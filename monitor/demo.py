@@ -9,6 +9,8 @@ import argparse
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -108,8 +110,10 @@ def run_demo(args: argparse.Namespace) -> int:
                       "(run `monitor train text` to build one)[/yellow]")
     broker = EmbeddedBroker().start()
     console.print(f"embedded broker (Tansu) on {broker.bootstrap}")
+    ui_port = getattr(args, "ui_port", 0)
     settings = Settings.load(None, bootstrap_servers=broker.bootstrap, metrics_port=args.metrics_port,
-                             scorer=args.scorer, keywords=DEMO_KEYWORDS)
+                             scorer=args.scorer, keywords=DEMO_KEYWORDS,
+                             ui_base_url=f"http://127.0.0.1:{ui_port}" if ui_port else "")
     from monitor.app import bytopic_name
 
     create_topics(settings, extra=[bytopic_name(settings)])
@@ -133,7 +137,15 @@ def run_demo(args: argparse.Namespace) -> int:
     worker = WorkerProcess(settings, log_path, loglevel="info", own_session=True, env_extra={
         "MONITOR_WEBHOOKS": json.dumps(hooks), "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS),
         # the demo compresses ~40 event-minutes into 2 wall-minutes: a shorter detector warm-up
-        "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8")})
+        "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8"),
+        "MONITOR_UI_BASE_URL": settings.ui_base_url})
+    ui = None
+    if ui_port:
+        ui = subprocess.Popen([sys.executable, "-m", "monitor.cli", "ui", "--port", str(ui_port)],
+                              env={**os.environ, "MONITOR_BOOTSTRAP_SERVERS": broker.bootstrap},
+                              stdout=subprocess.DEVNULL, stderr=open(log_path.with_suffix(".ui.log"), "wb"),  # noqa: SIM115
+                              start_new_session=True)
+        console.print(f"live topics and incident pages: http://127.0.0.1:{ui_port}/ (alerts link here)")
     console.print(f"worker pid {worker.pid} (log: {log_path}); metrics on http://127.0.0.1:{args.metrics_port}/metrics")
     col = Collector(settings)
     col.start()
@@ -186,6 +198,9 @@ def run_demo(args: argparse.Namespace) -> int:
     time.sleep(2.5)  # last watermark tick and window closes
     console.print(view(col, spec.spikes, spec.start_ms, total))
     worker.stop()
+    if ui is not None:
+        ui.terminate()
+        ui.wait(10)
     col.stop_evt.set()
     col.join(5)
     broker.stop()

@@ -199,6 +199,7 @@ class AlertRecord(_Wire):
     confidence: Literal["low", "high"]
     runbook_url: str
     dashboardURL: str  # noqa: N815
+    incident_url: str = ""  # the incident page of `monitor ui` (also the Alertmanager generatorURL)
     silenced: bool
     silence: dict[str, Any] | None
     top_posts: list[NegativePost]

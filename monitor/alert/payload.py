@@ -25,7 +25,8 @@ def alertmanager_payload(record: dict[str, Any], receiver: str = "monitor",
         if record.get(key) not in (None, ""):
             annotations[key] = str(record[key])
     status = "firing" if record["status"] == "firing" else "resolved"
-    generator = record.get("dashboardURL") or f"{external_url}?var-topic={record['topic']}"
+    generator = (record.get("incident_url") or record.get("dashboardURL")
+                 or f"{external_url}?var-topic={record['topic']}")
     alert = {"status": status, "labels": labels, "annotations": annotations, "startsAt": record["startsAt"],
              "endsAt": record["endsAt"] or "0001-01-01T00:00:00Z", "generatorURL": generator,
              "dashboardURL": record.get("dashboardURL") or generator, "fingerprint": record["fingerprint"]}

@@ -3,7 +3,7 @@
 One module per branch of the help tree: models (`train`, `eval`: the groups and text), media (train faces / align /
 fusion / voice, eval faces / voice / posts / ocr / asr, compose, bench-media), detect (detect, eval nab / rate-sim /
 detect, silence), ops (ops render), stream (worker, topics, replay, demo, alerts, verify, bench), sources (ingest bluesky / mastodon / reddit / rss /
-http)."""
+http), ui."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         from monitor.cli import sources as cli_sources
 
         cli_sources.add_parsers(sub)
+        from monitor.cli import ui as cli_ui
+
+        cli_ui.add_parsers(sub)
     return p
 
 

@@ -27,6 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--cashtags", default="", help="comma-separated: keep posts mentioning one ($TSLA,NVDA)")
         p.add_argument("--accounts", default="", help="comma-separated: keep posts by these authors")
         p.add_argument("--max-posts", type=int, default=0, help="stop after publishing this many (0 = never)")
+        p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
         p.add_argument("--metrics-port", type=int, default=0, help="serve monitor_source_* metrics here (0 = off)")
         p.add_argument("--loglevel", default="info")
         p.set_defaults(func=cmd_ingest)
@@ -79,6 +80,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, run.stop.set)
+        if args.duration:
+            loop.call_later(args.duration, run.stop.set)
         try:
             if args.source == "bluesky":
                 await adapters.run_bluesky(run, args.url)

@@ -51,6 +51,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--speedup", type=float, default=20.0, help="event-time seconds per wall second")
     d.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
     d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--ui-port", type=int, default=8090, help="incident pages / live table (monitor ui); 0 = off")
     d.set_defaults(func=cmd_demo)
 
     al = sub.add_parser("alerts", help="alert delivery tools")

@@ -66,10 +66,13 @@ class Controls:
     silence: dict[str, Any] | None = None
     runbook_base_url: str = ""
     dashboard_url: str = ""
+    ui_base_url: str = ""
 
 
-def links(controls: Controls, topic: str, signal: str, starts_ms: int, end_ms: int) -> dict[str, str]:
-    """runbook_url and dashboardURL (the topic's Grafana dashboard around the incident)."""
+def links(controls: Controls, topic: str, signal: str, starts_ms: int, end_ms: int, fingerprint: str = ""
+          ) -> dict[str, str]:
+    """runbook_url, dashboardURL (the topic's Grafana dashboard around the incident) and incident_url (the
+    incident page of `monitor ui`)."""
     out = {"runbook_url": f"{controls.runbook_base_url.rstrip('/')}/{signal.replace('_', '-')}.md"
            if controls.runbook_base_url else ""}
     if controls.dashboard_url:
@@ -78,6 +81,8 @@ def links(controls: Controls, topic: str, signal: str, starts_ms: int, end_ms: i
                                f"&from={starts_ms - 3_600_000}&to={end_ms + 3_600_000}")
     else:
         out["dashboardURL"] = ""
+    out["incident_url"] = (f"{controls.ui_base_url.rstrip('/')}/incidents/{quote(fingerprint, safe='')}"
+                           if controls.ui_base_url and fingerprint else "")
     return out
 
 
@@ -115,7 +120,7 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
             "score": round(v.score, 6), "p_value": v.p_value, "peak_rate": round(ls.peak_rate, 4),
             "peak_score": round(ls.peak_score, 6),
             **_detection(incident, incident["fired_end_ms"]),
-            **links(controls, w["topic"], "negative_rate", incident["starts_ms"], w["end_ms"]),
+            **links(controls, w["topic"], "negative_rate", incident["starts_ms"], w["end_ms"], incident["fingerprint"]),
             "silenced": controls.silence is not None, "silence": controls.silence,
             "top_posts": w.get("top_negative", []),
             "rising_terms": rising_terms(w.get("negative_terms", {}), terms),
@@ -163,7 +168,7 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
                   "observed_rate": count, "baseline_rate": round(incident["expected"], 2), "score": round(v.score, 6),
                   "p_value": v.p_value, "peak_rate": ls.peak_rate, "peak_score": round(ls.peak_score, 6),
                   **_detection(incident, incident["fired_end_ms"]),
-                  **links(controls, w["topic"], "volume", incident["starts_ms"], w["end_ms"]),
+                  **links(controls, w["topic"], "volume", incident["starts_ms"], w["end_ms"], incident["fingerprint"]),
                   "silenced": controls.silence is not None, "silence": controls.silence,
                   "top_posts": [], "rising_terms": [], "modalities": {},
                   "summary": (f"mentions of {w['topic']}: {count} per window vs about {incident['expected']:.0f}"

@@ -39,7 +39,8 @@ class DetectStage:
     def controls(self, topic: str, now_ms: int) -> Controls:
         return Controls(override=self.s.topic_overrides.get(topic),
                         silence=active_silence(self.silences, topic, now_ms),
-                        runbook_base_url=self.s.runbook_base_url, dashboard_url=self.s.dashboard_url)
+                        runbook_base_url=self.s.runbook_base_url, dashboard_url=self.s.dashboard_url,
+                        ui_base_url=self.s.ui_base_url)
 
     async def on_window(self, w: dict[str, Any]) -> None:
         if w.get("kind") != "tumbling":

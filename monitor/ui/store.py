@@ -1,0 +1,116 @@
+"""Bounded SQLite store behind the UI: closed tumbling windows per topic, alert state changes, negative posts.
+Retention by age (`retention_h`) and row caps; everything the pages show comes from here, never from a worker's
+memory, and it can be rebuilt from Kafka at any time."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS windows (topic TEXT, start_ms INTEGER, end_ms INTEGER, n INTEGER, negatives INTEGER,
+    unscored INTEGER, rec TEXT, PRIMARY KEY (topic, start_ms));
+CREATE TABLE IF NOT EXISTS alerts (fingerprint TEXT, status TEXT, topic TEXT, signal TEXT, starts_ms INTEGER,
+    at_ms INTEGER, rec TEXT, PRIMARY KEY (fingerprint, status));
+CREATE TABLE IF NOT EXISTS posts (id TEXT PRIMARY KEY, event_ms INTEGER, topics TEXT, p_negative REAL, rec TEXT);
+CREATE INDEX IF NOT EXISTS posts_time ON posts (event_ms);
+"""
+
+
+def _ms(iso: str | None) -> int:
+    from datetime import datetime
+
+    if not iso:
+        return 0
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class Store:
+    def __init__(self, path: Path | str = ":memory:", retention_h: float = 48.0, max_posts: int = 50_000) -> None:
+        self.db = sqlite3.connect(str(path), check_same_thread=False)
+        self.db.executescript(SCHEMA)
+        self.lock = threading.Lock()
+        self.retention_ms = int(retention_h * 3_600_000)
+        self.max_posts = max_posts
+
+    # ---- writes (the follower)
+    def add_window(self, w: dict[str, Any]) -> None:
+        if w.get("kind") != "tumbling":
+            return
+        with self.lock, self.db:
+            self.db.execute("INSERT OR REPLACE INTO windows VALUES (?,?,?,?,?,?,?)",
+                            (w["topic"], w["start_ms"], w["end_ms"], w["n"], w["negatives"], w.get("unscored", 0),
+                             json.dumps(w)))
+
+    def add_alert(self, a: dict[str, Any]) -> None:
+        at = _ms(a.get("endsAt") or a.get("window", {}).get("end"))
+        with self.lock, self.db:
+            self.db.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?)",
+                            (a["fingerprint"], a["status"], a["topic"], a.get("signal", ""), _ms(a["startsAt"]), at,
+                             json.dumps(a)))
+
+    def add_post(self, p: dict[str, Any]) -> None:
+        """Negative posts only (the incident page's evidence)."""
+        if p.get("label") != "negative":
+            return
+        keep = {k: p.get(k) for k in ("id", "topics", "event_ms", "source", "text", "modalities", "probs",
+                                      "by_modality", "evidence", "contributions", "media_shed")}
+        with self.lock, self.db:
+            self.db.execute("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?)",
+                            (p["id"], p["event_ms"], json.dumps(p.get("topics", [])),
+                             float((p.get("probs") or {}).get("negative", 0.0)), json.dumps(keep)))
+
+    def prune(self, now_ms: int) -> None:
+        cut = now_ms - self.retention_ms
+        with self.lock, self.db:
+            self.db.execute("DELETE FROM windows WHERE end_ms < ?", (cut,))
+            self.db.execute("DELETE FROM alerts WHERE at_ms < ? AND status = 'resolved'", (cut,))
+            self.db.execute("DELETE FROM posts WHERE event_ms < ?", (cut,))
+            self.db.execute("DELETE FROM posts WHERE id NOT IN (SELECT id FROM posts ORDER BY event_ms DESC LIMIT ?)",
+                            (self.max_posts,))
+
+    # ---- reads (the pages)
+    def topics(self) -> list[dict[str, Any]]:
+        """Per topic: its windows (oldest first, last 60) and whether an incident is firing."""
+        with self.lock:
+            names = [r[0] for r in self.db.execute("SELECT DISTINCT topic FROM windows ORDER BY topic")]
+            firing = {r[0]: r[1] for r in self.db.execute(
+                "SELECT topic, fingerprint FROM alerts a WHERE status='firing' AND NOT EXISTS "
+                "(SELECT 1 FROM alerts b WHERE b.fingerprint=a.fingerprint AND b.status='resolved')")}
+            out = []
+            for t in names:
+                ws = [json.loads(r[0]) for r in self.db.execute(
+                    "SELECT rec FROM windows WHERE topic=? ORDER BY start_ms DESC LIMIT 60", (t,))][::-1]
+                out.append({"topic": t, "windows": ws, "firing": firing.get(t)})
+            return out
+
+    def incident(self, fingerprint: str) -> dict[str, Any] | None:
+        with self.lock:
+            rows = {r[0]: json.loads(r[1]) for r in self.db.execute(
+                "SELECT status, rec FROM alerts WHERE fingerprint=?", (fingerprint,))}
+        if not rows:
+            return None
+        first = rows.get("firing") or next(iter(rows.values()))
+        return {"firing": rows.get("firing"), "resolved": rows.get("resolved"), "topic": first["topic"],
+                "signal": first.get("signal", "negative_rate"), "starts_ms": _ms(first["startsAt"]),
+                "ends_ms": _ms(rows["resolved"]["endsAt"]) if rows.get("resolved") else None}
+
+    def windows_between(self, topic: str, lo_ms: int, hi_ms: int) -> list[dict[str, Any]]:
+        with self.lock:
+            return [json.loads(r[0]) for r in self.db.execute(
+                "SELECT rec FROM windows WHERE topic=? AND start_ms>=? AND end_ms<=? ORDER BY start_ms",
+                (topic, lo_ms, hi_ms))]
+
+    def negative_posts(self, topic: str, lo_ms: int, hi_ms: int, limit: int = 10) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT rec, topics FROM posts WHERE event_ms>=? AND event_ms<? ORDER BY p_negative DESC", (lo_ms, hi_ms))
+            return [json.loads(r[0]) for r in rows if topic in json.loads(r[1])][:limit]
+
+    def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.lock:
+            return [json.loads(r[0]) for r in self.db.execute(
+                "SELECT rec FROM alerts ORDER BY at_ms DESC, status LIMIT ?", (limit,))]

@@ -211,3 +211,27 @@ def test_malloc_arena_cap_applies_on_glibc_and_yields_to_the_environment(monkeyp
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas(2) is True
+
+
+def test_memory_housekeeper_trims_and_traces(tmp_path):
+    import json
+    import platform
+
+    from monitor.memory import Housekeeper, malloc_trim, rss_bytes
+
+    assert rss_bytes() > 10 * 2**20
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert malloc_trim() in (True, False)  # callable; True when it released something
+    trace = tmp_path / "trace.jsonl"
+    hk = Housekeeper(3600, trim=True, trace_path=str(trace))
+    first = hk.step()
+    assert first["rss_before"] > 0 and first["rss_after"] > 0
+    keep = [bytearray(1024) for _ in range(20_000)]  # ~20 MB allocated after tracing started  # noqa: F841
+    second = hk.step()
+    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert len(lines) == 2 and "grew" not in lines[0] and second["grew"]
+    assert sum(g["kb"] for g in second["grew"]) > 15_000  # the growth is attributed to this file's line
+    assert any("test_hot_path.py" in g["where"] for g in second["grew"])
+    import tracemalloc
+
+    tracemalloc.stop()

@@ -99,6 +99,19 @@ def overview() -> Any:
                          _q("sum(monitor_inflight_batches)", "in-flight batches"),
                          _q("sum(monitor_encoder_queue_posts)", "posts at the encoders", "B"),
                          _q("sum(monitor_assigned_partitions)", "assigned partitions", "C")))
+    d = d.with_row(db.Row("Sources (monitor ingest)"))
+    d = d.with_panel(_ts("Posts published by source", "reqps",
+                         _q("sum by (source) (rate(monitor_source_posts_total[$__rate_interval]))", "{{source}}"),
+                         _q("sum by (source) (rate(monitor_source_malformed_total[$__rate_interval]))",
+                            "{{source}} malformed", "B"),
+                         desc="Connector output; malformed frames go to the dead-letter topic."))
+    d = d.with_panel(_ts("Source freshness and reconnects", "s",
+                         _q("max by (source) (monitor_source_lag_seconds)", "{{source}} lag"),
+                         _q("sum by (source) (increase(monitor_source_reconnects_total[$__rate_interval]))",
+                            "{{source}} reconnects", "B"),
+                         _q("sum by (source) (increase(monitor_source_rate_limited_total[$__rate_interval]))",
+                            "{{source}} rate-limited", "C"),
+                         desc="Now minus the creation time of the last published post; reconnects and 429s."))
     d = d.with_row(db.Row("Windows and alerts"))
     d = d.with_panel(_ts("Late and duplicate events", "reqps",
                          _q("sum(rate(monitor_late_events_total[$__rate_interval]))", "late"),

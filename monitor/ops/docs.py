@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from monitor.config import Limits, Settings
-from monitor.metrics import Metrics
+from monitor.metrics import Metrics, SourceMetrics
 
 
 def _description(name: str) -> str:
@@ -48,17 +48,18 @@ def configuration_md() -> str:
 def metrics_md() -> str:
     lines = ["# Metrics reference", "",
              "Generated from `monitor/metrics/__init__.py` by `monitor ops render`. Served on "
-             "`http://<worker>:9108/metrics`.", "",
+             "`http://<worker>:9108/metrics`; the `monitor_source_*` metrics by a connector (`monitor ingest SOURCE "
+             "--metrics-port P`).", "",
              "| metric | type | labels | help |", "|---|---|---|---|"]
-    for fam in Metrics().registry.collect():
-        name = fam.name + ("_total" if fam.type == "counter" else "_info" if fam.type == "info" else "")
-        label_names = _declared_labels(fam.name)
-        lines.append(f"| `{name}` | {fam.type} | {', '.join(label_names) or '—'} | {fam.documentation} |")
+    for m in (Metrics(), SourceMetrics()):
+        for fam in m.registry.collect():
+            name = fam.name + ("_total" if fam.type == "counter" else "_info" if fam.type == "info" else "")
+            label_names = _declared_labels(m, fam.name)
+            lines.append(f"| `{name}` | {fam.type} | {', '.join(label_names) or '—'} | {fam.documentation} |")
     return "\n".join(lines) + "\n"
 
 
-def _declared_labels(family: str) -> list[str]:
-    m = Metrics()
+def _declared_labels(m: Any, family: str) -> list[str]:
     for attr in vars(m).values():
         names = getattr(attr, "_labelnames", None)
         if names is not None and getattr(attr, "_name", None) in (family, family + "_total"):

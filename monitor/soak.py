@@ -25,6 +25,15 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -60,6 +69,18 @@ def worker_freshness(port: int) -> dict[str, float | None]:
             out["media_shed"] = (out["media_shed"] or 0.0) + float(line.rsplit(" ", 1)[1])
         elif line.startswith('monitor_scorer_seconds_count{modality="image"}'):
             out["image_batches"] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _cpu(worker_pid: int, broker_pid: int | None, last: list[float]) -> dict[str, float]:
+    """CPU use (% of one core) of the worker and the embedded broker since the previous sample, and the broker's RSS:
+    tells a slower worker from a slower broker (Tansu's memory storage keeps every record)."""
+    now, w, b = time.monotonic(), proc_cpu_s(worker_pid), proc_cpu_s(broker_pid) if broker_pid else 0.0
+    dt = max(now - last[0], 1e-9)
+    out = {"worker_cpu_pct": round(100 * (w - last[1]) / dt, 1)}
+    if broker_pid:
+        out |= {"broker_cpu_pct": round(100 * (b - last[2]) / dt, 1), "broker_rss_mb": proc_rss_mb(broker_pid)}
+    last[:] = [now, w, b]
     return out
 
 
@@ -114,6 +135,8 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         t.start()
     samples: list[dict[str, Any]] = []
     t0 = time.monotonic()
+    broker_pid = broker.proc.pid if broker and broker.proc else None
+    cpu_last = [t0, proc_cpu_s(worker.pid), proc_cpu_s(broker_pid) if broker_pid else 0.0]
     try:
         while time.monotonic() - t0 < args.soak:
             time.sleep(min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0))))
@@ -123,7 +146,7 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
             sample = {"t_s": round(time.monotonic() - t0, 1), "produced": produced[0],
                       "media_posts": produced_media[0],
                       "worker_rss_mb": proc_rss_mb(worker.pid), "worker_open_fds": proc_fds(worker.pid),
-                      "raw_lag": raw_lag(s),
+                      "raw_lag": raw_lag(s), **_cpu(worker.pid, broker_pid, cpu_last),
                       "latency_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
                       "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None,
                       **worker_freshness(s.metrics_port)}

@@ -4,11 +4,13 @@ network is a reconnect with backoff, every bad frame / item a dead-letter record
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
 from collections import deque
 from typing import Any
+from urllib.parse import urlparse
 
 import aiohttp
 
@@ -74,7 +76,7 @@ def _bluesky_frame(run: SourceRun, data: str, cursor: int | None, seen: deque[st
 
 async def run_mastodon(run: SourceRun, base: str, hashtag: str | None = None, token: str | None = None,
                        local: bool = False) -> None:
-    host = base.split("://", 1)[-1].split("/", 1)[0]
+    host = urlparse(base).hostname or base  # ids carry the host name (no port)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     stream = f"{base}/api/v1/streaming/" + (f"hashtag?tag={hashtag}" if hashtag else "public" + ("/local" if local
                                                                                                   else ""))
@@ -175,7 +177,9 @@ async def run_polled(run: SourceRun, urls: list[str], interval_s: float, kind: s
                 try:
                     body, w = await _poll(run, http, url, st, {})
                     wait = max(wait, w)
-                    if body is not None:
+                    digest = hashlib.sha1(body).hexdigest() if body is not None else None  # noqa: S324 - a tag
+                    if body is not None and digest != st.get("sha1"):  # unchanged body: servers without ETags
+                        st["sha1"] = digest
                         _publish_items(run, kind, url, body, seen)
                     run.backoff.reset()
                 except NET_ERRORS as exc:
@@ -211,15 +215,16 @@ def _publish_items(run: SourceRun, kind: str, url: str, body: bytes, seen: deque
     import feedparser
 
     feed = feedparser.parse(body)
-    if feed.get("bozo") and not feed.get("entries"):
+    if feed.get("bozo") and not isinstance(feed.get("bozo_exception"), feedparser.CharacterEncodingOverride):
+        # a broken feed is reported once per distinct body; the entries that still parse are published
         run.malformed("source_malformed", f"feed {url}: {feed.get('bozo_exception')}", body[:100_000])
-        return
     now_ms = int(time.time() * 1000)
     for e in reversed(feed.get("entries", [])):  # feeds list newest first
         try:
             post = rss.map_entry(e, url, now_ms, run.policy)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", json.dumps(e, default=str).encode())
+            run.malformed("source_malformed", f"feed {url}: {type(exc).__name__}: {exc}",
+                          json.dumps(e, default=str).encode())
             continue
         if post["id"] not in known:
             run.emit(post)

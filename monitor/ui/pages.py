@@ -152,7 +152,8 @@ def _post_row(p: dict[str, Any]) -> str:
     ev = p.get("evidence") or {}
     extra = " / ".join(x for x in (ev.get("ocr"), ev.get("transcript")) if x)
     pn = (p.get("probs") or {}).get("negative")
-    return (f"<tr><td>{'—' if pn is None else f'{pn:.2f}'}</td><td class=\"text\">{e(p.get('text'))}</td>"
+    count = f" <span class=\"muted\">×{int(p['count'])}</span>" if p.get("count", 1) > 1 else ""
+    return (f"<tr><td>{'—' if pn is None else f'{pn:.2f}'}</td><td class=\"text\">{e(p.get('text'))}{count}</td>"
             f"<td>{e(p.get('source'))}</td><td>{e(', '.join(p.get('modalities') or []))}</td>"
             f"<td class=\"text\">{e(extra)}</td></tr>")
 

@@ -105,10 +105,21 @@ class Store:
                 (topic, lo_ms, hi_ms))]
 
     def negative_posts(self, topic: str, lo_ms: int, hi_ms: int, limit: int = 10) -> list[dict[str, Any]]:
+        """The most negative posts of a topic in [lo, hi), identical texts (reposts) folded into one with `count`."""
+        out: dict[str, dict[str, Any]] = {}
         with self.lock:
             rows = self.db.execute(
                 "SELECT rec, topics FROM posts WHERE event_ms>=? AND event_ms<? ORDER BY p_negative DESC", (lo_ms, hi_ms))
-            return [json.loads(r[0]) for r in rows if topic in json.loads(r[1])][:limit]
+            for rec, topics in rows:
+                if topic not in json.loads(topics):
+                    continue
+                p = json.loads(rec)
+                key = (p.get("text") or "").strip().lower()
+                if key in out:
+                    out[key]["count"] += 1
+                elif len(out) < limit:
+                    out[key] = {**p, "count": 1}
+        return list(out.values())
 
     def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.lock:

@@ -50,7 +50,7 @@ def test_incident_page_in_a_real_browser(stream_settings, workers, tmp_path):
     w = workers(s, env_extra={"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
                               "MONITOR_UI_BASE_URL": f"http://127.0.0.1:{ui_port}"})
     evil = {"id": "SPK-evil", "created_at": BASE_MS + 10 * 60_000 + 500, "source": "<b>src</b>",
-            "text": f"$SPK terrible awful crash {PAYLOAD}"}
+            "text": f"$SPK terrible awful crash, I hate this {PAYLOAD}"}
     produce_raw(s.bootstrap_servers, s.topic_raw, [*spike_stream(), ("SPK-evil", json.dumps(evil).encode()),
                                                    closer()])
     resolved = wait_until(lambda: [r["value"] for r in read_all(s.bootstrap_servers, s.topic_alerts)
@@ -78,7 +78,7 @@ def test_incident_page_in_a_real_browser(stream_settings, workers, tmp_path):
         assert ">SPK<" in index and ">CALM<" in index
         inc = browse(resolved[0]["incident_url"], shots / "ui-incident.png")
         assert 'id="chart"' in inc and "baseline" in inc and "onset" in inc and "resolved" in inc
-        assert "terrible awful crash &lt;script&gt;document.body.setAttribute" in inc  # shown as text
+        assert "I hate this &lt;script&gt;document.body.setAttribute" in inc  # shown as text
         assert "&lt;b&gt;src&lt;/b&gt;" in inc and "<b>src</b>" not in inc
         assert "data-pwned" not in inc.split("<body", 1)[1].split(">", 1)[0]  # neither payload executed
         assert "<img src=\"x\"" not in inc and "recall" in inc  # rising term of the spike

@@ -47,6 +47,9 @@ def test_store_round_trip_and_prune():
     inc = st.incident("fp/1?x")
     assert inc["topic"] == "ACME" and inc["resolved"] is None
     assert [p["id"] for p in st.negative_posts("ACME", T0, T0 + 3_600_000)] == ["n1"]  # negatives only
+    st.add_post({"id": "n2", "topics": ["ACME"], "event_ms": T0 + 1, "label": "negative", "text": XSS.upper(),
+                 "probs": {"negative": 0.5}})  # a repost (same text, other case): folded into n1's row
+    assert [(p["id"], p["count"]) for p in st.negative_posts("ACME", T0, T0 + 3_600_000)] == [("n1", 2)]
     st.add_alert(alert("resolved", "ACME"))
     assert st.incident("fp/1?x")["resolved"] and st.topics()[0]["firing"] is None
     st.prune(T0 + 100 * 3_600_000)

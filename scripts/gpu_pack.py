@@ -1,7 +1,8 @@
 """Pack what one device run needs into the git-ignored .carry/ (the device tool carries at most 64 MiB).
 
   python scripts/gpu_pack.py text    -> .carry/minilm (fp16 base weights + tokenizer, ~45 MB) + .carry/data/text/*.tsv
-  python scripts/gpu_pack.py faces   -> .carry/data/image/fer2013_{train,dev}.npz (~69 MB raw: sent as uint8 npz)
+  python scripts/gpu_pack.py faces   -> .carry/data/image/fer2013_{train,dev}: image arrays as .npy.xz (~57 MB)
+                                        + labels; gpu_train.sh faces rebuilds the npz files on the device
 
 MiniLM (45 MB) and FER2013 train (61 MB) do not fit in one carry, so text and faces are two runs of
 scripts/gpu_train.sh on one warm machine. Then: device run with carry [".carry", ".whl"] (see README)."""
@@ -38,11 +39,20 @@ def pack_text(carry: Path) -> None:
 
 
 def pack_faces(carry: Path) -> None:
+    """The npz files are already deflated (61 + 7.6 MB); their raw image arrays compress better with xz (~0.79)."""
+    import lzma
+
+    import numpy as np
+
     from monitor.training.text_data import default_data_dir
 
-    (carry / "data" / "image").mkdir(parents=True)
-    for name in ("fer2013_train.npz", "fer2013_dev.npz"):
-        shutil.copy(default_data_dir() / "image" / name, carry / "data" / "image" / name)
+    out = carry / "data" / "image"
+    out.mkdir(parents=True)
+    for split in ("train", "dev"):
+        d = np.load(default_data_dir() / "image" / f"fer2013_{split}.npz")
+        with lzma.open(out / f"fer2013_{split}.images.npy.xz", "wb", preset=9 | lzma.PRESET_EXTREME) as fh:
+            np.save(fh, d["images"])
+        np.savez(out / f"fer2013_{split}.rest.npz", labels=d["labels"], classes=d["classes"])
 
 
 def main(mode: str) -> int:

@@ -51,6 +51,11 @@ rows.sort(key=lambda r: -r["selection_score"])
 print(json.dumps({"chosen_on_dev": rows[0]["name"] if rows else None, "candidates": rows}, indent=1))
 PY
 elif [ "$MODE" = faces ]; then
+  for split in train dev; do  # rebuild the npz files packed by scripts/gpu_pack.py faces
+    b=.carry/data/image/fer2013_$split
+    [ -f "$b.npz" ] || $PY -c "import lzma, sys, numpy as np; r = np.load(sys.argv[1] + '.rest.npz')
+np.savez(sys.argv[1] + '.npz', images=np.load(lzma.open(sys.argv[1] + '.images.npy.xz')), labels=r['labels'], classes=r['classes'])" "$b"
+  done
   for w in 32 48 64; do
     EP=60; [ -n "${SMOKE:-}" ] && EP=1
     $PY -m monitor.cli train faces --data-dir .carry/data/image --device $DEVICE --epochs $EP --width $w --batch 256 \

@@ -170,7 +170,7 @@ def _wire_ingest(app: faust.App, settings: Settings, metrics: Metrics, ingest_st
         """Send this worker's progress per owned raw partition (highest published event time, idle?) to every
         aggregation partition; `tick` (this worker's own watermark) is informational."""
         now = time.monotonic()
-        parts = ingest_stage.partition_progress(now)
+        parts = ingest_stage.partition_progress(now, raw_caught_up(app, settings))
         if parts:
             value = {"tick": ingest_stage.watermark(now), "src": worker_id, "idle": ingest_stage.pwm.all_idle(now),
                      "parts": {str(p): [wm, idle] for p, (wm, idle) in parts.items()}}
@@ -216,6 +216,28 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
             async with aiohttp.ClientSession() as session:
                 async for event in stream.events():
                     await deliver_stage.on_alert(session, event.value, event.message)
+
+
+def raw_caught_up(app: faust.App, settings: Settings) -> set[int]:
+    """Raw partitions whose consumer has read everything the broker had at the last fetch (no backlog). A partition
+    whose end offset is not known yet (no fetch answered since the assignment) is not caught up. Passive: the
+    consumer's own bookkeeping, like measure_lag."""
+    consumer = app.consumer
+    out: set[int] = set()
+    try:
+        for tp in list(consumer.assignment()):
+            if tp.topic != settings.topic_raw:
+                continue
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue
+            read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust's own per-partition read position
+            nxt = (read + 1) if read is not None else consumer._committed_offset.get(tp)  # noqa: SLF001
+            if hw == 0 or (nxt is not None and nxt >= hw):
+                out.add(tp.partition)
+    except Exception as exc:  # noqa: BLE001 - no information: nothing counts as caught up (holds, never loses)
+        log.debug("caught-up probe failed: %s", exc)
+    return out
 
 
 def measure_lag(app: faust.App, metrics: Metrics, ingest_stage: IngestStage, settings: Settings) -> None:

@@ -46,8 +46,11 @@ def account(produced_ids: Iterable[str], scored: list[dict[str, Any]], dlq: list
     double += sum(n + u for k, (n, u) in got.items() if k not in ref)
     missed = sum(max(0, c["n"] - got.get(k, (0, 0))[0]) + max(0, c["uns"] - got.get(k, (0, 0))[1])
                  for k, c in ref.items())
+    short = [{"topic": k[0], "start_ms": k[1], "expected": c["n"] + c["uns"], "got": sum(got[k]) if k in got else None}
+             for k, c in sorted(ref.items()) if sum(got.get(k, (0, 0))) < c["n"] + c["uns"]]
     return {"produced": len(produced) + anonymous_invalid, "scored": len(scored_ids), "dead_lettered": len(dead) + min(
         anonymous_dlq, anonymous_invalid), "lost": len(lost) + max(0, anonymous_invalid - anonymous_dlq),
         "lost_ids": lost[:50], "duplicate_deliveries": len(scored) - len(by_id),
         "windows": len(got), "double_counted": double, "missed_in_windows": missed,
-        "conflicting_window_emissions": conflicting}
+        "conflicting_window_emissions": conflicting,
+        "short_windows": short[:20]}  # where posts were missed: got None = the window was never emitted

@@ -257,14 +257,15 @@ class IngestStage:
         ts = [t for t in ts if t]
         return max(0.0, time.time() - min(ts)) if ts else 0.0  # Faust message timestamps are seconds
 
-    def partition_progress(self, now: float) -> dict[int, tuple[int, bool]]:
+    def partition_progress(self, now: float, caught_up: set[int] | None = None) -> dict[int, tuple[int, bool]]:
         """Per owned raw partition: highest published event time (capped by media posts still pending in the
-        lane, so their window cannot close before they are scored) and idleness: the content of a tick."""
+        lane, so their window cannot close before they are scored) and idleness (only for partitions in
+        `caught_up`, i.e. without a backlog): the content of a tick."""
         hold: dict[int, int] = {}
         for it in (*self.lane.queue, *self.lane.busy):
             part = it.payload[1].message.partition
             hold[part] = min(hold.get(part, it.event_ms), it.event_ms)
-        return self.pwm.snapshot(now, hold)
+        return self.pwm.snapshot(now, hold, caught_up)
 
     def watermark(self, now: float) -> int:
         """This worker's event-time watermark, held back by the media posts still pending in the lane."""

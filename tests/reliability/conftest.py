@@ -34,4 +34,6 @@ def add_entry(report, name, trials, accounts, extra=None):
                    "missed_in_windows": sum(a.get("missed_in_windows", 0) for a in accounts),
                    "missed_in_windows_per_trial": [a.get("missed_in_windows", 0) for a in accounts],
                    "dlq": sum(a["dead_lettered"] for a in accounts),
-                   "duration": sum(a.get("duration", 0) for a in accounts), **(extra or {})})
+                   "duration": sum(a.get("duration", 0) for a in accounts),
+                   "short_windows": [a.get("short_windows", []) for a in accounts if a.get("short_windows")],
+                   **(extra or {})})

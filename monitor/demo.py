@@ -76,6 +76,30 @@ class Collector(threading.Thread):
         c.close()
 
 
+def source_replay() -> Any:
+    """An endless iterator of functions event_ms -> (key, posts.raw value): the Bluesky connector's fixture frames
+    (monitor/sources/fixtures/jetstream.jsonl) mapped by the connector's own mapper, re-timed onto the demo's
+    event clock, ids suffixed per round so each replayed post is a new post."""
+    import itertools
+
+    from monitor.sources import bluesky
+
+    frames = [json.loads(line) for line in (Path(bluesky.__file__).parent / "fixtures" / "jetstream.jsonl")
+              .read_text().splitlines()]
+    posts = []
+    for f in frames:
+        try:
+            posts.append(bluesky.map_jetstream(f))
+        except bluesky.NotAPost:
+            continue
+    for rnd in itertools.count():
+        for p in posts:
+            def make(event_ms: int, p: dict[str, Any] = p, rnd: int = rnd) -> tuple[str, bytes]:
+                post = {**p, "id": f"{p['id']}#{rnd}", "created_at": event_ms}
+                return post["id"], json.dumps(post).encode()
+            yield make
+
+
 def view(col: Collector, spikes: list[Any], start_ms: int, produced: int, top: int = 10) -> Table:
     t = Table(title=f"produced {produced} · scored {len(col.scored_ids)} · dead-lettered {sum(col.dlq.values())}",
               title_justify="left")
@@ -161,6 +185,7 @@ def run_demo(args: argparse.Namespace) -> int:
     spec.spikes = demo_spikes(event_total)
     produced = Counter()
     gen = generate(spec, 10**9)
+    replay = source_replay() if getattr(args, "replay_source", "none") == "bluesky" else None
     prod = producer(broker.bootstrap)
     t0 = time.monotonic()
     last_view = 0.0
@@ -177,6 +202,10 @@ def run_demo(args: argparse.Namespace) -> int:
                 break
             prod.send(settings.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
             produced["valid" if item["valid"] else "invalid"] += 1
+            if replay and sum(produced.values()) % 50 == 0:
+                key, value = next(replay)(item["event_ms"])
+                prod.send(settings.topic_raw, key=key.encode(), value=value)
+                produced["valid"] += 1
             if worker.poll() is not None:
                 console.print("[red]worker exited unexpectedly[/red]")
                 break

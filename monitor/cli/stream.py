@@ -52,6 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--scorer", choices=["auto", "text", "vader"], default="auto")
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--ui-port", type=int, default=8090, help="incident pages / live table (monitor ui); 0 = off")
+    d.add_argument("--replay-source", choices=["none", "bluesky"], default="bluesky",
+                   help="also replay a connector's fixture stream (Jetstream frames through the Bluesky mapper), "
+                        "one post in 50, on the demo's clock")
     d.set_defaults(func=cmd_demo)
 
     al = sub.add_parser("alerts", help="alert delivery tools")

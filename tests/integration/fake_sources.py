@@ -14,7 +14,7 @@ from aiohttp import web
 
 from monitor.broker import free_port
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+FIX = Path(__file__).resolve().parents[2] / "monitor" / "sources" / "fixtures"
 
 
 def jetstream_events(n_extra: int = 10) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from monitor.sources import bluesky, mastodon, reddit, rss
 from monitor.sources.common import Backoff, Checkpoint, Filter, MediaPolicy, html_to_text, make_post
 from monitor.types import Post
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
+FIX = Path(__file__).resolve().parents[2] / "monitor" / "sources" / "fixtures"
 OPEN = MediaPolicy(True, ("cdn.bsky.app", "files.example.social", "i.redd.it", "img.example.com"))
 
 

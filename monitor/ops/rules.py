@@ -97,6 +97,12 @@ def alerting_rules(w: RuleWindows) -> dict[str, Any]:
               "Freshness in seconds: the oldest unscored post of this lane is older than the threshold. Text lane: "
               "the workers do not keep up (add replicas up to the partition count). Media lane: see "
               "monitor_media_shed_total; shedding bounds it at media_max_wait_s unless the media encoders stall."),
+        alert("MonitorSourceReconnecting",
+              "sum by (source) (increase(monitor_source_reconnects_total[15m])) >= 5", "5m", "warning",
+              "Source connector {{ $labels.source }} keeps reconnecting",
+              "monitor ingest cannot hold its connection or polls fail (network, credentials, or the source's rate "
+              "limit: see monitor_source_rate_limited_total). Posts are not lost while it retries (it resumes from "
+              "its checkpoint), but they arrive late."),
         alert("MonitorNoWindowsClosing",
               f"time() - max(monitor_window_last_closed_timestamp_seconds) > {w.no_windows_s}\n"
               f"  and sum(rate(monitor_posts_scored_total[{w.short}])) > 0", w.no_windows_for, "warning",

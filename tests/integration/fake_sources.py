@@ -45,6 +45,8 @@ class FakeSources:
         self.sse_pointer = 0
         self.sse_connections = 0
         self.reddit_calls = 0
+        self.timeline_calls = 0
+        self.feed2_calls = 0
         self.reddit_listing = json.loads((FIX / "reddit_new.json").read_text())
         self.rss_body = (FIX / "feed.xml").read_bytes()
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -94,6 +96,9 @@ class FakeSources:
         return resp
 
     async def timeline(self, request: web.Request) -> web.Response:
+        self.timeline_calls += 1
+        if self.timeline_calls == 1:  # the first backfill request is rate-limited
+            return web.json_response({"error": "Too many requests"}, status=429, headers={"Retry-After": "1"})
         min_id = request.query.get("min_id")
         newer = [s for s in self.statuses[: self.sse_pointer + 3]  # the server knows a few the stream has not sent
                  if min_id is None or (len(s["id"]), s["id"]) > (len(min_id), min_id)]
@@ -119,6 +124,16 @@ class FakeSources:
             return web.Response(status=304, headers={"ETag": etag})
         return web.Response(body=self.rss_body, content_type="application/rss+xml", headers={"ETag": etag})
 
+    async def feed2(self, request: web.Request) -> web.Response:
+        self.feed2_calls += 1
+        if self.feed2_calls == 1:
+            return web.Response(status=429, headers={"Retry-After": "1"})
+        body = self.rss_body.replace(b"news.example.com/a", b"news.example.com/b")
+        return web.Response(body=body, content_type="application/rss+xml")
+
+    async def reddit_bad(self, request: web.Request) -> web.Response:
+        return web.json_response({"kind": "t3", "data": {}})  # not a Listing
+
     async def bad_feed(self, request: web.Request) -> web.Response:
         return web.Response(body=b"<rss><channel><item><title>unterminated", content_type="application/rss+xml")
 
@@ -131,6 +146,8 @@ class FakeSources:
         app.router.add_get("/r/stocks/new.json", self.reddit_new)
         app.router.add_get("/feed.xml", self.feed)
         app.router.add_get("/bad.xml", self.bad_feed)
+        app.router.add_get("/feed2.xml", self.feed2)
+        app.router.add_get("/r/bad/new.json", self.reddit_bad)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())

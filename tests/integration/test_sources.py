@@ -83,7 +83,9 @@ def test_mastodon_stream_backfill_after_restart(stream_settings, fake, tmp_path)
     cp = tmp_path / "masto.json"
     ingest(s, cp, "mastodon", "--base", fake.base, "--max-posts", "3")
     assert json.loads(cp.read_text())["last_id"] == fake.statuses[2]["id"]
+    t0 = time.monotonic()
     ingest(s, cp, "mastodon", "--base", fake.base, "--max-posts", "9")  # backfill from the timeline, then stream
+    assert time.monotonic() - t0 >= 1.0 and fake.timeline_calls >= 2  # the backfill's 429 + Retry-After honoured
     ids = raw_ids(s)
     assert len(ids) == len(set(ids)) == 12
     assert set(ids) == {f"mastodon:127.0.0.1:{x['id']}" for x in fake.statuses}
@@ -104,6 +106,11 @@ def test_reddit_rate_limit_etag_and_restart(stream_settings, fake, tmp_path):
     assert sorted(ids) == ["reddit:t3_b1", "reddit:t3_b2", "reddit:t3_b3"]  # only the new one after the restart
     assert fake.requests[-1][1].get("If-None-Match") == '"v2"'  # conditional request from the checkpointed ETag
     assert all("sentiment-monitor" in h.get("User-Agent", "") for k, h in fake.requests if k == "reddit")
+    ingest(s, tmp_path / "bad.json", "reddit", "--base", fake.base, "--subreddits", "bad", "--interval", "0.3",
+           "--duration", "1.5")
+    dlq = source_dlq(s, "reddit")
+    assert dlq and dlq[0]["reason"] == "source_malformed" and "Listing" in dlq[0]["detail"]
+    assert len(raw_ids(s)) == 3
 
 
 def test_rss_conditional_polls_and_malformed_feed(stream_settings, fake, tmp_path):
@@ -119,6 +126,10 @@ def test_rss_conditional_polls_and_malformed_feed(stream_settings, fake, tmp_pat
     assert rss_headers and all(h.get("If-None-Match") for h in rss_headers)
     dlq = source_dlq(s, "rss")
     assert dlq and all(d["reason"] == "source_malformed" and "bad.xml" in d["detail"] for d in dlq)
+    t0 = time.monotonic()  # a feed answering 429 first: the connector waits Retry-After, then publishes
+    ingest(s, tmp_path / "rss2.json", "rss", "--feed", f"{fake.base}/feed2.xml", "--interval", "0.2", "--max-posts",
+           "2")
+    assert time.monotonic() - t0 >= 1.0 and fake.feed2_calls == 2 and len(set(raw_ids(s))) == 4
 
 
 def _post(url: str, body: bytes, ctype: str, token: str | None) -> tuple[int, dict]:

@@ -36,4 +36,5 @@ def add_entry(report, name, trials, accounts, extra=None):
                    "dlq": sum(a["dead_lettered"] for a in accounts),
                    "duration": sum(a.get("duration", 0) for a in accounts),
                    "short_windows": [a.get("short_windows", []) for a in accounts if a.get("short_windows")],
+                   "survivor_metrics": [a["survivor_metrics"] for a in accounts if a.get("survivor_metrics")],
                    **(extra or {})})

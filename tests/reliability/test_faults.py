@@ -38,7 +38,7 @@ def run_stream(s, posts, invalid, disrupt, workers, env=None):
         prod = threading.Thread(target=produce_paced, args=(s.bootstrap_servers, s.topic_raw, items, 100.0))
         prod.start()
         assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_scored)) >= 20, 90), w1.log
-        disrupt(w1)
+        w2 = disrupt(w1)
         prod.join()
         produce_raw(s.bootstrap_servers, s.topic_raw, [closer()])
         ids = {pid for pid, _ in posts}
@@ -63,6 +63,10 @@ def run_stream(s, posts, invalid, disrupt, workers, env=None):
                   [r["value"] for r in dlq], windows, anonymous_invalid=len(invalid) - len(with_ids),
                   skip_topics=["zz-closer"])
     acc["duration"] = t.seconds
+    if acc.get("short_windows") and w2 is not None and w2.proc.poll() is None:
+        # diagnosis of a window that never closed: the survivor's watermark, late events, lane lag
+        acc["survivor_metrics"] = [line for line in w2.metrics().splitlines() if line.startswith(
+            ("monitor_watermark", "monitor_late_events", "monitor_lane_lag", "monitor_consumer_lag"))]
     return acc
 
 
@@ -83,7 +87,7 @@ def test_kill9_restart_random_moments(broker, workers, report):
         def disrupt(w1, s=s):
             time.sleep(rng.uniform(0.0, 2.0))
             w1.kill9()
-            workers(s)
+            return workers(s)
 
         accounts.append(run_stream(s, make_posts(300, seed=trial, prefix=f"t{trial}-"), INVALID[:4], disrupt, workers))
     add_entry(report, "kill -9 mid-stream + restart", 5, accounts)

@@ -1,5 +1,8 @@
 """Thin network adapters (aiohttp) around the pure mappers. Each runs until `run.stop` is set; every error of the
-network is a reconnect with backoff, every bad frame / item a dead-letter record, never a crash."""
+network or the broker is a reconnect with backoff, every bad frame / item a dead-letter record, never a crash.
+
+Checkpoints move only after a producer flush that every record survived (`Publisher.flush` raises DeliveryFailed
+otherwise); after a failed delivery an adapter rewinds to its last checkpoint, so nothing is skipped."""
 
 from __future__ import annotations
 
@@ -9,17 +12,20 @@ import json
 import logging
 import time
 from collections import deque
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import aiohttp
+from kafka.errors import KafkaError
 
 from monitor.sources import bluesky, mastodon, reddit, rss
-from monitor.sources.runtime import SourceRun
+from monitor.sources.runtime import DeliveryFailed, SourceRun
 
 log = logging.getLogger("monitor.sources")
 NET_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError)
-SEEN = 2000  # ids remembered by polled sources (reddit, rss) to publish each item once
+RETRY_ERRORS = (*NET_ERRORS, DeliveryFailed, KafkaError, ValueError, TypeError, KeyError)
+SEEN = 2000  # ids remembered per stream / per polled URL to publish each item once
 
 
 async def _retry(run: SourceRun, exc: BaseException | None) -> None:
@@ -31,14 +37,38 @@ async def _retry(run: SourceRun, exc: BaseException | None) -> None:
     await run.pause(delay)
 
 
+async def _final_save(run: SourceRun, state: dict[str, Any], err: BaseException | None) -> None:
+    """Checkpoint at the end of a connection, unless a delivery failed (then the next connection rewinds)."""
+    if isinstance(err, DeliveryFailed):
+        return
+    try:
+        await run.save(state, force=True)
+    except DeliveryFailed as exc:
+        log.warning("%s: %s; resuming from the last checkpoint", run.name, exc)
+
+
+def retry_after(value: str | None, default: float = 30.0) -> float:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return default
+
+
+# ---- Bluesky Jetstream -------------------------------------------------------------------------------------------
 async def run_bluesky(run: SourceRun, url: str) -> None:
     """Reconnects from the checkpointed cursor minus a few seconds (Jetstream's advice for a gapless resume) and
     skips the posts of that overlap it already published (ids kept in the checkpoint): no gap, no repeat."""
-    state = run.checkpoint.load()
-    cursor = state.get("cursor")
-    seen = deque(state.get("seen", []), maxlen=SEEN)
     async with aiohttp.ClientSession() as http:
         while not run.stop.is_set():
+            state = run.checkpoint.load()  # (re)connect from the last durable point
+            cursor = state.get("cursor")
+            seen = deque(state.get("seen", []), maxlen=SEEN)
             err: BaseException | None = None
             try:
                 async with http.ws_connect(bluesky.subscribe_url(url, cursor), heartbeat=30) as ws:
@@ -52,141 +82,164 @@ async def run_bluesky(run: SourceRun, url: str) -> None:
                         await run.save({"cursor": cursor, "seen": list(seen)})
                         if run.stop.is_set():
                             break
-            except NET_ERRORS as exc:
+            except RETRY_ERRORS as exc:
                 err = exc
-            await run.save({"cursor": cursor, "seen": list(seen)}, force=True)
+            await _final_save(run, {"cursor": cursor, "seen": list(seen)}, err)
             await _retry(run, err)
 
 
 def _bluesky_frame(run: SourceRun, data: str, cursor: int | None, seen: deque[str]) -> int | None:
     try:
         event = json.loads(data)
+        time_us = int(event["time_us"])
         post = bluesky.map_jetstream(event, run.policy)
     except bluesky.NotAPost:
         run.ignored()
-        return int(event.get("time_us", cursor or 0)) or cursor
+        return time_us
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", data.encode())
         return cursor
     if post["id"] not in seen:
         run.emit(post)
         seen.append(post["id"])
-    return int(event["time_us"])
+    return time_us
 
 
+# ---- Mastodon ----------------------------------------------------------------------------------------------------
 async def run_mastodon(run: SourceRun, base: str, hashtag: str | None = None, token: str | None = None,
                        local: bool = False) -> None:
+    """Stream; after every (re)connection first backfill from the REST timeline with min_id=<newest id seen>. Ids
+    already published (bounded set, in the checkpoint) are skipped, so statuses that arrive out of id order
+    (federation) are still published once."""
     host = urlparse(base).hostname or base  # ids carry the host name (no port)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    stream = f"{base}/api/v1/streaming/" + (f"hashtag?tag={hashtag}" if hashtag else "public" + ("/local" if local
-                                                                                                  else ""))
-    timeline = f"{base}/api/v1/timelines/" + (f"tag/{hashtag}" if hashtag else "public")
-    last = run.checkpoint.load().get("last_id")
+    tag = quote(hashtag, safe="") if hashtag else None
+    stream = f"{base}/api/v1/streaming/" + (f"hashtag?tag={tag}" if tag else "public" + ("/local" if local else ""))
+    timeline = f"{base}/api/v1/timelines/" + (f"tag/{tag}" if tag else "public")
+    params = {"local": "true"} if local and not tag else {}
     async with aiohttp.ClientSession(headers=headers) as http:
         while not run.stop.is_set():
+            state = run.checkpoint.load()
+            last, seen = state.get("last_id"), deque(state.get("seen", []), maxlen=SEEN)
             err: BaseException | None = None
             try:
                 if last:  # the stream has no cursor: catch up from the REST timeline first
-                    last = await _mastodon_backfill(run, http, timeline, host, last)
+                    last = await _mastodon_backfill(run, http, timeline, params, host, last, seen)
                 async with http.get(stream, timeout=aiohttp.ClientTimeout(sock_read=90)) as resp:
                     if resp.status == 429:
                         run.metrics.rate_limited.labels(run.name).inc()
-                        raise aiohttp.ClientResponseError(resp.request_info, (), status=429)
+                        await run.save({"last_id": last, "seen": list(seen)}, force=True)  # keep the backfill
+                        await run.pause(retry_after(resp.headers.get("Retry-After")))
+                        continue
                     resp.raise_for_status()
                     parser = mastodon.SSEParser()
                     async for raw in resp.content:
                         ev = parser.feed(raw.decode("utf-8", "replace"))
                         if ev and ev[0] == "update":
-                            last = _mastodon_status(run, ev[1], host, last) or last
+                            last = _newest(last, _mastodon_status(run, ev[1], host, seen))
                             run.backoff.reset()
-                            await run.save({"last_id": last})
+                            await run.save({"last_id": last, "seen": list(seen)})
                         if run.stop.is_set():
                             break
-            except NET_ERRORS as exc:
+            except RETRY_ERRORS as exc:
                 err = exc
-            await run.save({"last_id": last}, force=True)
+            await _final_save(run, {"last_id": last, "seen": list(seen)}, err)
             await _retry(run, err)
 
 
-def _mastodon_status(run: SourceRun, data: str, host: str, last: str | None) -> str | None:
-    """Publish one status unless it is not newer than `last` (the backfill and the stream overlap)."""
+def _newest(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return a or b
+    return max(a, b, key=mastodon.id_key)
+
+
+def _mastodon_status(run: SourceRun, data: str, host: str, seen: deque[str]) -> str | None:
+    """Publish one status unless its id was published already; returns its id (None when malformed)."""
     try:
         status = json.loads(data)
+        sid = str(status["id"])
         post = mastodon.map_status(status, host, run.policy)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", data.encode())
         return None
-    sid = str(status["id"])
-    if last is not None and mastodon.id_key(sid) <= mastodon.id_key(last):
-        return None
-    run.emit(post)
+    if sid not in seen:
+        run.emit(post)
+        seen.append(sid)
     return sid
 
 
-async def _mastodon_backfill(run: SourceRun, http: aiohttp.ClientSession, url: str, host: str, last: str) -> str:
+async def _mastodon_backfill(run: SourceRun, http: aiohttp.ClientSession, url: str, params: dict[str, str],
+                             host: str, last: str, seen: deque[str]) -> str:
     while not run.stop.is_set():
-        async with http.get(url, params={"min_id": last, "limit": "40"}) as resp:
+        async with http.get(url, params={**params, "min_id": last, "limit": "40"}) as resp:
             if resp.status == 429:
                 run.metrics.rate_limited.labels(run.name).inc()
-                await run.pause(float(resp.headers.get("Retry-After", "30") or 30))
+                await run.pause(retry_after(resp.headers.get("Retry-After")))
                 continue
             resp.raise_for_status()
             page = await resp.json(content_type=None)
-        statuses = sorted((s for s in page if isinstance(s, dict) and "id" in s), key=lambda s: mastodon.id_key(s["id"]))
-        if not statuses:
+        if not isinstance(page, list):
+            raise ValueError(f"timeline page is {type(page).__name__}, not a list")
+        items = [s for s in page if isinstance(s, dict) and "id" in s]
+        if not items:
             return last
-        for s in statuses:
-            last = _mastodon_status(run, json.dumps(s), host, last) or last
+        items.sort(key=lambda s: mastodon.id_key(str(s["id"])))
+        for s in items:
+            _mastodon_status(run, json.dumps(s), host, seen)
+        last = _newest(last, str(items[-1]["id"])) or last  # pages forward even past malformed statuses
     return last
 
 
-async def _poll(run: SourceRun, http: aiohttp.ClientSession, url: str, state: dict[str, Any],
-                headers: dict[str, str]) -> tuple[bytes | None, float]:
-    """GET with If-None-Match / If-Modified-Since. (body or None when unchanged, seconds to wait first)."""
-    h = dict(headers)
+# ---- polled sources: Reddit listings, RSS / Atom feeds -----------------------------------------------------------
+async def _poll(run: SourceRun, http: aiohttp.ClientSession, url: str, state: dict[str, Any]
+                ) -> tuple[bytes | None, float]:
+    """GET with If-None-Match / If-Modified-Since. (body or None when unchanged or refused, seconds to wait)."""
+    h = {}
     if state.get("etag"):
         h["If-None-Match"] = state["etag"]
     if state.get("modified"):
         h["If-Modified-Since"] = state["modified"]
     async with http.get(url, headers=h) as resp:
-        wait = reddit.rate_limit_wait({k.lower(): v for k, v in resp.headers.items()}, resp.status)
+        lower = {k.lower(): v for k, v in resp.headers.items()}
         if resp.status == 429:
             run.metrics.rate_limited.labels(run.name).inc()
-            return None, wait
+            return None, retry_after(lower.get("retry-after"), reddit.rate_limit_wait(lower, 429))
+        wait = reddit.rate_limit_wait(lower, resp.status)
         if resp.status == 304:
             return None, wait
         resp.raise_for_status()
+        body = await resp.read()
         state["etag"] = resp.headers.get("ETag") or state.get("etag")
         state["modified"] = resp.headers.get("Last-Modified") or state.get("modified")
         if wait:
             run.metrics.rate_limited.labels(run.name).inc()
-        return await resp.read(), wait
+        return body, wait
 
 
 async def run_polled(run: SourceRun, urls: list[str], interval_s: float, kind: str,
                      user_agent: str = "sentiment-monitor/0.1 (+https://github.com/)") -> None:
-    """reddit (listing JSON) or rss (feeds): poll every `interval_s`, publish unseen items oldest first."""
-    state = run.checkpoint.load()
-    seen = deque(state.get("seen", []), maxlen=SEEN)
-    per_url: dict[str, dict[str, Any]] = state.get("urls", {})
+    """reddit (listing JSON) or rss (feeds): poll every `interval_s`, publish unseen items oldest first. Each URL
+    keeps its own ETag, body digest and bounded set of published ids in the checkpoint."""
     async with aiohttp.ClientSession(headers={"User-Agent": user_agent}) as http:
         while not run.stop.is_set():
+            per_url: dict[str, dict[str, Any]] = run.checkpoint.load().get("urls", {})
             wait, err = 0.0, None
-            for url in urls:
-                st = per_url.setdefault(url, {})
-                try:
-                    body, w = await _poll(run, http, url, st, {})
+            try:
+                for url in urls:
+                    st = per_url.setdefault(url, {})
+                    body, w = await _poll(run, http, url, st)
                     wait = max(wait, w)
                     digest = hashlib.sha1(body).hexdigest() if body is not None else None  # noqa: S324 - a tag
                     if body is not None and digest != st.get("sha1"):  # unchanged body: servers without ETags
-                        st["sha1"] = digest
+                        seen = deque(st.get("seen", []), maxlen=SEEN)
                         _publish_items(run, kind, url, body, seen)
+                        st["sha1"], st["seen"] = digest, list(seen)
+                    await run.save({"urls": per_url}, force=True)
                     run.backoff.reset()
-                except NET_ERRORS as exc:
-                    err = exc
-                await run.save({"seen": list(seen), "urls": per_url}, force=True)
-                if run.stop.is_set():
-                    break
+                    if run.stop.is_set():
+                        break
+            except RETRY_ERRORS as exc:
+                err = exc
             if err is not None:
                 await _retry(run, err)
             else:
@@ -198,10 +251,10 @@ def _publish_items(run: SourceRun, kind: str, url: str, body: bytes, seen: deque
     if kind == "reddit":
         try:
             items = reddit.children(json.loads(body))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", body[:100_000])
             return
-        items.sort(key=lambda t: float((t.get("data") or {}).get("created_utc") or 0))
+        items.sort(key=lambda t: _float((t.get("data") or {}).get("created_utc") if isinstance(t, dict) else 0))
         for t in items:
             try:
                 post = reddit.map_thing(t, run.policy)
@@ -229,3 +282,10 @@ def _publish_items(run: SourceRun, kind: str, url: str, body: bytes, seen: deque
         if post["id"] not in known:
             run.emit(post)
             seen.append(post["id"])
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.ingest.decode import DecodeFailure, decode_post
-from monitor.sources.runtime import SourceRun
+from monitor.sources.runtime import DeliveryFailed, SourceRun
 
 MAX_POSTS = 1000
 
@@ -46,8 +46,9 @@ def build_app(run: SourceRun, token: str | None, max_body_bytes: int = 8 * 2**20
                                          status=401)
         if (request.content_length or 0) > max_body_bytes:
             return web.json_response({"error": "too_large", "detail": f"body > {max_body_bytes} bytes"}, status=413)
-        body = await request.content.read(max_body_bytes + 1)
-        if len(body) > max_body_bytes:
+        try:
+            body = await request.read()  # the whole body (chunked too), capped by client_max_size
+        except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": "too_large", "detail": f"body > {max_body_bytes} bytes"}, status=413)
         try:
             items = parse_body(body, request.content_type)
@@ -69,13 +70,16 @@ def build_app(run: SourceRun, token: str | None, max_body_bytes: int = 8 * 2**20
                 accepted.append(checked.id)
             else:
                 rejected.append({"index": i, "reason": "filtered", "detail": "dropped by the connector's filters"})
-        await asyncio.get_running_loop().run_in_executor(None, run.publisher.flush)  # durable before 202
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, run.publisher.flush)  # durable before 202
+        except DeliveryFailed as exc:
+            return web.json_response({"error": "unavailable", "detail": str(exc)[:300]}, status=503)
         return web.json_response({"accepted": accepted, "rejected": rejected}, status=202 if accepted else 400)
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    app = web.Application(client_max_size=max_body_bytes + 1024)
+    app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post("/ingest", ingest)
     app.router.add_get("/healthz", health)
     return app

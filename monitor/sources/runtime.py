@@ -20,24 +20,39 @@ from monitor.sources.common import Backoff, Checkpoint, Filter, MediaPolicy
 log = logging.getLogger("monitor.sources")
 
 
+class DeliveryFailed(Exception):
+    """Records handed to the producer were not acknowledged by the broker (after its retries)."""
+
+
 class Publisher:
-    """posts.raw producer (kafka-python, the project's `kafka_io.producer` with the security settings)."""
+    """posts.raw producer (kafka-python, the project's `kafka_io.producer` with the security settings).
+    kafka-python's flush() returns even when records failed after their retries: every send carries an errback,
+    and `flush()` raises DeliveryFailed if any record since the previous flush failed, so no checkpoint moves past
+    a post the broker does not have and the HTTP endpoint never answers 202 for one."""
 
     def __init__(self, settings: Settings) -> None:
         from monitor.kafka_io import producer
 
         self.s = settings
         self.p = producer(settings.bootstrap_servers, **settings.kafka_python_kwargs())
+        self.failures: list[str] = []
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        fut = self.p.send(topic, key=key, value=value)
+        fut.add_errback(lambda exc: self.failures.append(f"{topic}: {type(exc).__name__}: {exc}"))
 
     def send(self, key: str, value: bytes) -> None:
-        self.p.send(self.s.topic_raw, key=key.encode(), value=value)
+        self._send(self.s.topic_raw, key.encode(), value)
 
     def dead_letter(self, source: str, reason: str, detail: str, raw: bytes, post_id: str | None) -> None:
         rec = dlq_value(reason, detail, raw, f"source:{source}", -1, -1, post_id)
-        self.p.send(self.s.topic_dlq, key=(post_id or "").encode() or None, value=json.dumps(rec).encode())
+        self._send(self.s.topic_dlq, (post_id or "").encode() or None, json.dumps(rec).encode())
 
     def flush(self) -> None:
         self.p.flush()
+        if self.failures:
+            failed, self.failures = self.failures, []
+            raise DeliveryFailed(f"{len(failed)} record(s) not acknowledged, e.g. {failed[0]}")
 
     def close(self) -> None:
         self.p.flush()

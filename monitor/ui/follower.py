@@ -55,5 +55,5 @@ def _apply(add: Any, raw: bytes | None, topic: str, offset: int) -> None:
         value = json.loads(raw) if raw is not None else None
         if isinstance(value, dict):
             add(value)
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ui: skipping %s offset %d (%s)", topic, offset, exc)
+    except Exception as exc:  # noqa: BLE001 - one odd record must not restart the follower from the beginning
+        log.warning("ui: skipping %s offset %d (%s: %s)", topic, offset, type(exc).__name__, exc)

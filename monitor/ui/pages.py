@@ -17,6 +17,24 @@ def e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def safe_url(url: Any) -> str | None:
+    """An alert's link, only if it is http(s) or a relative path (never javascript:, data: ...)."""
+    from urllib.parse import urlparse
+
+    if not isinstance(url, str) or not url.strip():
+        return None
+    scheme = urlparse(url.strip()).scheme.lower()
+    return url.strip() if scheme in ("http", "https") or (not scheme and not url.strip().startswith("//")) else None
+
+
+def num(value: Any, fmt: str = "{:.2f}") -> str:
+    """A number from a record, formatted; anything else shown escaped (records are not trusted to be typed)."""
+    try:
+        return fmt.format(float(value))
+    except (TypeError, ValueError):
+        return e(value) if value is not None else "—"
+
+
 def iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ms else "—"
 
@@ -130,13 +148,15 @@ def incident_page(inc: dict[str, Any], windows: list[dict[str, Any]], posts: lis
     dl = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
     mods = a.get("modalities") or {}
     mod_rows = "".join(f"<tr><th scope=\"row\">{e(k)}</th><td>{e(v)}</td></tr>" for k, v in
-                       sorted(mods.items(), key=lambda kv: -float(kv[1] or 0))) or "<tr><td colspan=\"2\">—</td></tr>"
+                       sorted(mods.items(), key=lambda kv: -_float(kv[1]))) or "<tr><td colspan=\"2\">—</td></tr>"
     terms = "".join(f"<li>{e(t.get('term'))} <span class=\"muted\">×{e(t.get('count'))}, lift {e(t.get('lift'))}</span>"
                     "</li>" for t in a.get("rising_terms") or []) or "<li>—</li>"
     post_rows = "".join(_post_row(p) for p in posts) or _top_posts_from_alert(a)
-    baseline = a.get("baseline_rate") if a.get("signal", "negative_rate") == "negative_rate" else None
-    links = (f"<p><a href=\"{e(a.get('dashboardURL'))}\" rel=\"noopener\">Grafana</a> · "
-             f"<a href=\"{e(a.get('runbook_url'))}\" rel=\"noopener\">runbook</a></p>")
+    baseline = _float(a.get("baseline_rate")) if a.get("signal", "negative_rate") == "negative_rate" else None
+    links = " · ".join(f"<a href=\"{e(u)}\" rel=\"noopener noreferrer\">{label}</a>" for label, u in
+                       (("Grafana", safe_url(a.get("dashboardURL"))), ("runbook", safe_url(a.get("runbook_url"))))
+                       if u)
+    links = f"<p>{links}</p>" if links else ""
     return layout(f"incident {a['topic']} — {status}", (
         f"<h1>Incident on <span id=\"topic\">{e(a['topic'])}</span> <span class=\"{status}\" id=\"status\">"
         f"{status}</span></h1>{links}<dl class=\"facts\">{dl}</dl>"
@@ -151,23 +171,33 @@ def incident_page(inc: dict[str, Any], windows: list[dict[str, Any]], posts: lis
 def _post_row(p: dict[str, Any]) -> str:
     ev = p.get("evidence") or {}
     extra = " / ".join(x for x in (ev.get("ocr"), ev.get("transcript")) if x)
-    pn = (p.get("probs") or {}).get("negative")
+    pn = (p.get("probs") or {}).get("negative") if isinstance(p.get("probs"), dict) else None
     count = f" <span class=\"muted\">×{int(p['count'])}</span>" if p.get("count", 1) > 1 else ""
-    return (f"<tr><td>{'—' if pn is None else f'{pn:.2f}'}</td><td class=\"text\">{e(p.get('text'))}{count}</td>"
+    return (f"<tr><td>{num(pn)}</td><td class=\"text\">{e(p.get('text'))}{count}</td>"
             f"<td>{e(p.get('source'))}</td><td>{e(', '.join(p.get('modalities') or []))}</td>"
             f"<td class=\"text\">{e(extra)}</td></tr>")
 
 
 def _top_posts_from_alert(a: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><td>{float(p.get('p_negative', 0)):.2f}</td><td class=\"text\">{e(p.get('text'))}</td>"
+    rows = "".join(f"<tr><td>{num(p.get('p_negative'))}</td><td class=\"text\">{e(p.get('text'))}</td>"
                    f"<td>{e(p.get('source'))}</td><td>—</td><td></td></tr>" for p in a.get("top_posts") or [])
     return rows or "<tr><td colspan=\"5\">no negative posts recorded</td></tr>"
 
 
-def _ms(value: str | None) -> int | None:
-    if not value:
+def _ms(value: Any) -> int | None:
+    if not isinstance(value, str) or not value:
         return None
-    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def not_found(what: str) -> str:

@@ -20,12 +20,15 @@ CREATE INDEX IF NOT EXISTS posts_time ON posts (event_ms);
 """
 
 
-def _ms(iso: str | None) -> int:
+def _ms(iso: Any) -> int:
     from datetime import datetime
 
-    if not iso:
+    if not isinstance(iso, str) or not iso:
         return 0
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0
 
 
 class Store:
@@ -46,7 +49,7 @@ class Store:
                              json.dumps(w)))
 
     def add_alert(self, a: dict[str, Any]) -> None:
-        at = _ms(a.get("endsAt") or a.get("window", {}).get("end"))
+        at = _ms(a.get("endsAt") or (a.get("window") or {}).get("end"))
         with self.lock, self.db:
             self.db.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?)",
                             (a["fingerprint"], a["status"], a["topic"], a.get("signal", ""), _ms(a["startsAt"]), at,
@@ -67,7 +70,12 @@ class Store:
         cut = now_ms - self.retention_ms
         with self.lock, self.db:
             self.db.execute("DELETE FROM windows WHERE end_ms < ?", (cut,))
-            self.db.execute("DELETE FROM alerts WHERE at_ms < ? AND status = 'resolved'", (cut,))
+            # an incident leaves with both its rows once resolved before the cut; a firing row with no resolution and
+            # nothing newer than the cut is stale (its worker's state is gone) and leaves too
+            self.db.execute("DELETE FROM alerts WHERE fingerprint IN (SELECT fingerprint FROM alerts WHERE "
+                            "status = 'resolved' AND at_ms < ?)", (cut,))
+            self.db.execute("DELETE FROM alerts WHERE status = 'firing' AND starts_ms < ? AND fingerprint NOT IN "
+                            "(SELECT fingerprint FROM alerts WHERE status = 'resolved')", (cut,))
             self.db.execute("DELETE FROM posts WHERE event_ms < ?", (cut,))
             self.db.execute("DELETE FROM posts WHERE id NOT IN (SELECT id FROM posts ORDER BY event_ms DESC LIMIT ?)",
                             (self.max_posts,))

@@ -99,3 +99,41 @@ def test_filter_policy_backoff_checkpoint(tmp_path):
     assert cp.load() == {}
     cp.save({"cursor": 5})
     assert cp.load() == {"cursor": 5} and [p.name for p in (tmp_path / "s").iterdir()] == ["c.json"]
+
+
+class StubPublisher:
+    def __init__(self):
+        self.sent, self.dead = [], []
+
+    def send(self, key, value):
+        self.sent.append(key)
+
+    def dead_letter(self, source, reason, detail, raw, post_id):
+        self.dead.append(reason)
+
+    def flush(self):
+        pass
+
+
+def test_adapter_frames_never_crash_and_dedupe_by_id(tmp_path):
+    from collections import deque
+
+    from monitor.config import Settings
+    from monitor.sources.adapters import _bluesky_frame, _mastodon_status, retry_after
+    from monitor.sources.runtime import SourceRun
+
+    run = SourceRun("t", Settings.load(None, env={}), Checkpoint(tmp_path / "c.json"), publisher=StubPublisher())
+    seen: deque[str] = deque(maxlen=10)
+    good = (FIX / "jetstream.jsonl").read_text().splitlines()[0]
+    assert _bluesky_frame(run, good, None, seen) == 1732000000000001
+    assert _bluesky_frame(run, good, 5, seen) == 1732000000000001 and len(run.publisher.sent) == 1  # replayed: skipped
+    bad = json.dumps({**json.loads(good), "time_us": "soon"})
+    assert _bluesky_frame(run, bad, 7, seen) == 7 and run.publisher.dead == ["source_malformed"]  # no crash
+    st = json.loads((FIX / "mastodon_status.json").read_text())
+    ids = deque(maxlen=10)
+    newer, older = {**st, "id": "200"}, {**st, "id": "199"}  # federation: the older id arrives second
+    assert _mastodon_status(run, json.dumps(newer), "h", ids) == "200"
+    assert _mastodon_status(run, json.dumps(older), "h", ids) == "199"
+    assert _mastodon_status(run, json.dumps(older), "h", ids) == "199"
+    assert run.publisher.sent[-2:] == ["mastodon:h:200", "mastodon:h:199"] and len(run.publisher.sent) == 3
+    assert retry_after("7") == 7 and retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0 and retry_after(None) == 30

@@ -51,9 +51,14 @@ def test_store_round_trip_and_prune():
                  "probs": {"negative": 0.5}})  # a repost (same text, other case): folded into n1's row
     assert [(p["id"], p["count"]) for p in st.negative_posts("ACME", T0, T0 + 3_600_000)] == [("n1", 2)]
     st.add_alert(alert("resolved", "ACME"))
-    assert st.incident("fp/1?x")["resolved"] and st.topics()[0]["firing"] is None
+    acme = next(t for t in st.topics() if t["topic"] == "ACME")
+    assert st.incident("fp/1?x")["resolved"] and acme["firing"] is None
     st.prune(T0 + 100 * 3_600_000)
     assert st.topics() == [] and st.negative_posts("ACME", 0, 2 * T0) == []
+    assert st.incident("fp/1?x") is None and st.alerts() == []  # both rows of the resolved incident left
+    st.add_alert(alert("firing", "OLD"))  # firing, never resolved, started long before the cut: stale
+    st.prune(T0 + 100 * 3_600_000)
+    assert st.alerts() == []
 
 
 def test_pages_escape_everything_from_the_stream():
@@ -70,6 +75,10 @@ def test_pages_escape_everything_from_the_stream():
     assert page.count("<script") == 1  # only the page's own /static/app.js
     other = pages.incident_page({**inc, "firing": alert("firing")}, [], [])
     assert "&lt;script&gt;" in other and "<script>document" not in other  # the alert's own strings, too
+    assert "javascript:" not in other and "docs/runbooks/negative-rate.md" in other  # unsafe link dropped
+    odd = {**alert("firing"), "modalities": {"text": "many"}, "baseline_rate": "?", "onset": 5,
+           "top_posts": [{"p_negative": "high", "text": "x"}]}
+    assert "many" in pages.incident_page({**inc, "firing": odd}, [], [{"probs": {"negative": "x"}, "text": "t"}])
 
 
 def test_topic_row_and_server_headers():

@@ -7,7 +7,6 @@ worker gets them back before it detects anything new."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -66,18 +65,11 @@ def current(settings: Settings) -> dict[str, dict[str, Any]]:
 
 async def follow(settings: Settings, silences: dict[str, dict[str, Any]], on_change: Any = None) -> None:
     """Worker task: keep `silences` equal to the folded silences topic (reconnects on errors, never raises)."""
-    from aiokafka import AIOKafkaConsumer
+    from monitor.kafka_follow import follow_topics
 
-    while True:
-        consumer = AIOKafkaConsumer(settings.topic_silences, bootstrap_servers=settings.bootstrap_servers,
-                                    group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
-                                    security_protocol=settings.security_protocol,
-                                    sasl_mechanism=settings.sasl_mechanism or "PLAIN",
-                                    sasl_plain_username=settings.sasl_username,
-                                    sasl_plain_password=settings.sasl_password, ssl_context=settings.ssl_context())
-        try:
-            await consumer.start()
-            async for msg in consumer:
+    def on_batch(batch: Any) -> None:
+        for msgs in batch.values():
+            for msg in msgs:
                 try:
                     value = json.loads(msg.value) if msg.value is not None else None
                 except ValueError:
@@ -88,10 +80,5 @@ async def follow(settings: Settings, silences: dict[str, dict[str, Any]], on_cha
                     log.info("silences now: %s", sorted(silences))
                     if on_change:
                         on_change(len(silences))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the worker keeps detecting without fresh silences
-            log.warning("silences reader failed (%s); retrying in 5 s", exc)
-            await asyncio.sleep(5.0)
-        finally:
-            await consumer.stop()
+
+    await follow_topics(settings, [settings.topic_silences], on_batch, "silences")

@@ -130,8 +130,9 @@ def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest
     async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:  # noqa: ARG001
         holder["assigned"] = len(assigned)
         metrics.assigned_partitions.set(len(assigned))
-        ingest_stage.pwm.assign([tp.partition for tp in assigned if tp.topic == settings.topic_raw],
-                                time.monotonic())
+        raw = {tp.partition for tp in assigned if tp.topic == settings.topic_raw}
+        ingest_stage.pwm.assign(raw, time.monotonic())
+        ingest_stage.progress.assign(raw, time.monotonic())
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
@@ -170,7 +171,7 @@ def _wire_ingest(app: faust.App, settings: Settings, metrics: Metrics, ingest_st
         """Send this worker's progress per owned raw partition (highest published event time, idle?) to every
         aggregation partition; `tick` (this worker's own watermark) is informational."""
         now = time.monotonic()
-        parts = ingest_stage.partition_progress(now, raw_caught_up(app, settings))
+        parts = ingest_stage.partition_progress(now, raw_caught_up(app, settings, ingest_stage))
         if parts:
             value = {"tick": ingest_stage.watermark(now), "src": worker_id, "idle": ingest_stage.pwm.all_idle(now),
                      "parts": {str(p): [wm, idle] for p, (wm, idle) in parts.items()}}
@@ -180,6 +181,7 @@ def _wire_ingest(app: faust.App, settings: Settings, metrics: Metrics, ingest_st
     @app.timer(settings.lag_interval_s)
     async def consumer_lag() -> None:
         measure_lag(app, metrics, ingest_stage, settings)
+        await reread_stalled(app, settings, metrics, ingest_stage)
 
 
 def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbox: Outbox,
@@ -218,26 +220,46 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
                     await deliver_stage.on_alert(session, event.value, event.message)
 
 
-def raw_caught_up(app: faust.App, settings: Settings) -> set[int]:
-    """Raw partitions whose consumer has read everything the broker had at the last fetch (no backlog). A partition
-    whose end offset is not known yet (no fetch answered since the assignment) is not caught up. Passive: the
-    consumer's own bookkeeping, like measure_lag."""
+def _raw_positions(app: faust.App, settings: Settings) -> list[tuple[Any, int | None, int | None]]:
+    """(tp, high watermark of the last fetch, committed offset) per assigned raw partition: the consumer's own
+    bookkeeping, passive (no request, never moves a position)."""
     consumer = app.consumer
-    out: set[int] = set()
+    return [(tp, consumer.highwater(tp), consumer._committed_offset.get(tp))  # noqa: SLF001 - Faust's own
+            for tp in list(consumer.assignment()) if tp.topic == settings.topic_raw]
+
+
+def raw_caught_up(app: faust.App, settings: Settings, ingest_stage: IngestStage) -> set[int]:
+    """Raw partitions whose every record up to the last known high watermark the ingest stage has *finished*
+    (ingest.progress). A partition whose high watermark is not known yet is not caught up."""
     try:
-        for tp in list(consumer.assignment()):
-            if tp.topic != settings.topic_raw:
-                continue
-            hw = consumer.highwater(tp)
-            if hw is None:
-                continue
-            read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust's own per-partition read position
-            nxt = (read + 1) if read is not None else consumer._committed_offset.get(tp)  # noqa: SLF001
-            if hw == 0 or (nxt is not None and nxt >= hw):
-                out.add(tp.partition)
+        now = time.monotonic()
+        return {tp.partition for tp, hw, committed in _raw_positions(app, settings)
+                if ingest_stage.progress.caught_up(tp.partition, hw, committed, now)}
     except Exception as exc:  # noqa: BLE001 - no information: nothing counts as caught up (holds, never loses)
         log.debug("caught-up probe failed: %s", exc)
-    return out
+        return set()
+
+
+async def reread_stalled(app: faust.App, settings: Settings, metrics: Metrics, ingest_stage: IngestStage) -> None:
+    """Re-read a raw partition whose records were fetched but never reached the stage (ingest.progress)."""
+    now = time.monotonic()
+    try:
+        positions = _raw_positions(app, settings)
+    except Exception as exc:  # noqa: BLE001 - a probe never takes the worker down
+        log.debug("stall probe failed: %s", exc)
+        return
+    for tp, hw, committed in positions:
+        offset = ingest_stage.progress.stalled(tp.partition, hw, committed, now)
+        if offset is None:
+            continue
+        log.warning("raw partition %s:%d has records up to offset %d that the ingest stage never received "
+                    "(no progress for %.0f s, committed %s): re-reading from offset %d",
+                    tp.topic, tp.partition, hw - 1, settings.ingest_stall_s, committed, offset)
+        metrics.ingest_rereads.inc()
+        try:
+            await app.consumer.seek(tp, offset)
+        except Exception as exc:  # noqa: BLE001 - retried at the next probe
+            log.warning("re-read of %s:%d failed: %s", tp.topic, tp.partition, exc)
 
 
 def measure_lag(app: faust.App, metrics: Metrics, ingest_stage: IngestStage, settings: Settings) -> None:
@@ -253,7 +275,10 @@ def measure_lag(app: faust.App, metrics: Metrics, ingest_stage: IngestStage, set
             read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust's own per-partition read position
             if hw is None:
                 continue
-            nxt = (read + 1) if read is not None else consumer._committed_offset.get(tp)  # noqa: SLF001
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001
+            nxt = (read + 1) if read is not None else committed
+            if tp.topic == settings.topic_raw:  # raw: what the ingest stage finished, not only what was fetched
+                nxt = ingest_stage.progress.next_offset(tp.partition, committed, time.monotonic())
             if nxt is not None:
                 lag = max(0, hw - nxt)
                 metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)

@@ -80,6 +80,10 @@ class Settings(BaseModel):
         1.0, description="How often a worker sends its watermark to the aggregation partitions.")
     watermark_idle_s: float = Field(
         5.0, description="A raw partition silent this long no longer holds the watermark back.")
+    ingest_stall_s: float = Field(
+        15.0, description="A raw partition with records the ingest stage has not finished and no progress this long "
+        "(the stage idle) is re-read from its next unfinished offset (recovers records Faust dropped while a "
+        "restart's recovery was finishing).")
     lag_interval_s: float = Field(5.0, description="How often the consumer lag per partition is measured.")
     catch_all_topic: str = Field(
         "_all", description="Monitored topic every post also counts in (empty string: none).")
@@ -190,6 +194,10 @@ class Settings(BaseModel):
     fault_scorer_marker: str | None = Field(
         None, description=(
             "Fault injection for the reliability suite: the scorer raises on texts containing it."))
+    fault_drop_raw_marker: str | None = Field(
+        None, description="Fault injection for the reliability suite: the first raw record containing it is "
+        "dropped before the ingest stage and never acknowledged, like a record Faust drops while a restart's "
+        "recovery finishes.")
 
     @field_validator("detect_scales")
     @classmethod

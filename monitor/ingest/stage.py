@@ -27,6 +27,7 @@ from typing import Any
 from monitor.aggregate.watermark import PartitionWatermarks
 from monitor.config import Settings
 from monitor.ingest.decode import DecodeFailure, decode_post
+from monitor.ingest.progress import IngestProgress
 from monitor.ingest.records import bytopic_batches, dlq_value, scored_record, topic_event
 from monitor.ingest.route import Router
 from monitor.metrics import Metrics
@@ -61,6 +62,8 @@ class IngestStage:
         self.router = Router(settings.keywords, settings.catch_all_topic, max_hashtags=settings.max_hashtag_topics,
                              on_fold=metrics.topics_folded.inc)
         self.pwm = PartitionWatermarks(settings.watermark_idle_s)
+        self.progress = IngestProgress(settings.ingest_stall_s)
+        self.fault_dropped = False
         self.cache = TextCache(settings.text_cache_entries, settings.text_cache_mb * 1024 * 1024)
         self.lane = MediaLane(settings.media_lane_capacity, settings.media_max_wait_s)
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-lane")
@@ -88,6 +91,9 @@ class IngestStage:
     async def on_batch(self, events: list[Any]) -> None:
         """Decode, dead-letter, admit media, score text. Returns once every text output and every media
         admission is done: the caller's acknowledgement of the batch is then safe."""
+        self.progress.last_batch = time.monotonic()
+        if self.s.fault_drop_raw_marker and not self.fault_dropped:
+            events = self._fault_drop(events, self.s.fault_drop_raw_marker.encode())
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.text_pool, self.load)
         self.metrics.posts_received.inc(len(events))
@@ -114,6 +120,22 @@ class IngestStage:
             self.metrics.lane_lag_seconds.labels("text").set(self.text_lag_s)
         if text or shed:
             await self.score_text(text, shed, SHED_FULL)
+        done = time.monotonic()
+        for ev in events:  # every record of the batch is now published, dead-lettered or in the media lane
+            self.progress.finished(ev.message.partition, ev.message.offset, done)
+        self.progress.last_batch = done
+
+    def _fault_drop(self, events: list[Any], marker: bytes) -> list[Any]:
+        """Fault injection (tests): drop the first record with `marker`, unacknowledged (never committed)."""
+        kept = []
+        for ev in events:
+            if not self.fault_dropped and isinstance(ev.value, bytes) and marker in ev.value:
+                ev.message.incref()  # never released: the offset is not committed, like a record lost in flight
+                self.fault_dropped = True
+                log.warning("fault injection: dropped raw record %s:%d", ev.message.partition, ev.message.offset)
+                continue
+            kept.append(ev)
+        return kept
 
     async def score_text(self, items: list[Item], shed: list[Item], reason: str) -> None:
         """Text lane: cache hits answered at once, the rest scored on the text executor, then published."""

@@ -93,6 +93,10 @@ class Metrics:
                                           "Hits / lookups of the duplicate-text cache since start", registry=r)
         self.produce_errors = Counter("monitor_produce_errors_total", "Records the producer failed to deliver",
                                       ["topic"], registry=r)
+        self.ingest_rereads = Counter("monitor_ingest_rereads_total",
+                                      "Raw partitions re-read because fetched records never reached the ingest "
+                                      "stage (a record dropped by the consumer during a restart's recovery)",
+                                      registry=r)
         self.topics_folded = Counter("monitor_topics_folded_total",
                                      "Hashtags outside the top-N by volume, counted under the catch-all hashtag topic",
                                      registry=r)

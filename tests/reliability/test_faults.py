@@ -67,7 +67,22 @@ def run_stream(s, posts, invalid, disrupt, workers, env=None):
         # diagnosis of a window that never closed: the survivor's watermark, late events, lane lag
         acc["survivor_metrics"] = [line for line in w2.metrics().splitlines() if line.startswith(
             ("monitor_watermark", "monitor_late_events", "monitor_lane_lag", "monitor_consumer_lag"))]
+    if acc.get("short_windows"):
+        acc["last_ticks"] = last_ticks(s)
+        if w2 is not None and w2.log is not None:
+            acc["survivor_log_tail"] = w2.log.read_text(errors="replace").splitlines()[-80:]
     return acc
+
+
+def last_ticks(s) -> list[dict]:
+    """The last watermark tick each ingest worker sent to each aggregation partition (what closes windows)."""
+    last: dict = {}
+    for r in read_all(s.bootstrap_servers, bytopic_name(s)):
+        v = r["value"]
+        if isinstance(v, dict) and "tick" in v:
+            last[(v["src"], r["partition"])] = {"src": v["src"], "partition": r["partition"], "offset": r["offset"],
+                                                "parts": v["parts"], "idle": v["idle"]}
+    return list(last.values())
 
 
 def _id_of(raw: bytes) -> str | None:
@@ -211,3 +226,51 @@ def test_slow_webhook_does_not_block_the_pipeline(broker, workers, report):
                    "timed_out_requests": timeouts_seen, "missed_in_windows": None})  # alerts only
     assert scored, "pipeline blocked by a slow webhook"
     assert timeouts_seen >= 1 and got
+
+
+def test_kill9_after_caught_up_then_one_post(broker, workers, report):
+    """The signature of the random-moments failures: the first worker scores (and commits) the whole stream, is
+    killed, and the restarted worker's only new input is the post that should close the last windows."""
+    s = fresh(broker)
+    posts = make_posts(120, seed=11, prefix="cu-")
+    produce_raw(s.bootstrap_servers, s.topic_raw, posts)
+    w1 = workers(s)
+    assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_scored)) >= len(posts), 120), w1.log
+    time.sleep(s.commit_interval_s + 1.0)
+    w1.kill9()
+    produce_raw(s.bootstrap_servers, s.topic_raw, [closer()])
+    w2 = workers(s)
+    scored = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored)]
+    keys = {(t, v["event_ms"] // 60_000 * 60_000) for v in scored for t in v["topics"]}
+    ok = wait_until(lambda: keys <= {(w["value"]["topic"], w["value"]["start_ms"])
+                                     for w in read_all(s.bootstrap_servers, s.topic_windows)}, 90)
+    closers = [r for r in read_all(s.bootstrap_servers, s.topic_scored) if r["value"]["id"].startswith("closer")]
+    assert ok, (closers, last_ticks(s), w2.log.read_text()[-3000:])
+
+
+def test_record_dropped_before_the_stage_is_reread(broker, workers, report):
+    """The crash race's mechanism, injected: the restarted worker's consumer reads the last post (the one that
+    closes the last windows) but it never reaches the ingest stage and is never acknowledged (what Faust did to a
+    record fetched while its recovery finished). The stage's progress sees a partition whose records it never
+    finished and re-reads it: the post is scored, its windows close, the re-read is counted."""
+    s = fresh(broker)
+    posts = make_posts(60, seed=12, prefix="dr-")
+    produce_raw(s.bootstrap_servers, s.topic_raw, [*posts, closer()])
+    with Timer() as t:
+        w = workers(s, env_extra={"MONITOR_FAULT_DROP_RAW_MARKER": "closer-zz-closer", "MONITOR_INGEST_STALL_S": "5"})
+        ids = {pid for pid, _ in posts} | {"closer-zz-closer"}
+        got = wait_until(lambda: ids <= {r["value"]["id"] for r in read_all(s.bootstrap_servers, s.topic_scored)},
+                         120)
+        assert got, w.log.read_text()[-3000:]
+        scored = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored)]
+        keys = {(tp, v["event_ms"] // 60_000 * 60_000) for v in scored for tp in v["topics"] if tp != "zz-closer"}
+        assert wait_until(lambda: keys <= {(x["value"]["topic"], x["value"]["start_ms"])
+                                           for x in read_all(s.bootstrap_servers, s.topic_windows)}, 60)
+    log = w.log.read_text()
+    assert "fault injection: dropped raw record" in log and "re-reading from offset" in log, log[-3000:]
+    assert "monitor_ingest_rereads_total 1.0" in w.metrics()
+    windows = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows)]
+    acc = account(list(ids), scored, [], windows, skip_topics=["zz-closer"])
+    acc["duration"] = t.seconds
+    add_entry(report, "record dropped before the ingest stage (re-read)", 1, [acc])
+    assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc

@@ -1,0 +1,113 @@
+"""Per raw partition: how far the ingest stage has *finished*, as a contiguous frontier (pure; time injected).
+
+Two decisions depend on it:
+
+* **caught up** (watermark idleness): a partition may only count as idle when the stage has finished every record
+  the broker had (frontier >= high watermark). The consumer's own read position is not enough: Faust sets it to
+  the committed offset (the *next* record) after a seek and to the *last* record after a fetch, so a partition with
+  exactly one unread record looked caught up.
+* **stalled** (the kill -9 crash race): after a restart Faust resumes the stream partitions, fetches and seeks while
+  its recovery is finishing, and a record fetched in that window can be dropped before it reaches the stream (seen
+  under CPU load: the restarted worker had read the one post that closes the last windows, never scored it, and
+  its offset stayed uncommitted). A partition whose frontier has not moved for `stall_s` although records beyond
+  it exist (the high watermark is ahead) and either later records were finished (a hole: records of a partition
+  are processed in order) or the stage is idle (nothing is buffered), is re-read from the frontier. At most one
+  re-read per frontier: if it brings nothing, the offsets there are not data (transaction markers, retention) and
+  the frontier moves past them.
+
+The frontier starts at the group's committed offset (where the consumer starts after an assignment), passed in
+by the adapter; records finished before it is known wait in `ahead`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class _Part:
+    moved: float  # time of the last frontier move (or of the assignment)
+    frontier: int | None = None  # next offset not finished; None until the start offset is known
+    ahead: set[int] = field(default_factory=set)  # finished offsets beyond the frontier (a hole before them)
+    reread_at: int | None = None  # frontier of the last re-read (one per frontier)
+
+    def absorb(self) -> None:
+        if self.frontier is None:
+            return
+        while self.frontier in self.ahead:
+            self.ahead.discard(self.frontier)
+            self.frontier += 1
+        if self.ahead and min(self.ahead) < self.frontier:
+            self.ahead = {o for o in self.ahead if o >= self.frontier}
+
+
+class IngestProgress:
+    def __init__(self, stall_s: float = 15.0) -> None:
+        self.stall_s = stall_s
+        self.parts: dict[int, _Part] = {}
+        self.last_batch = 0.0  # time the stage last started or finished a batch
+
+    def assign(self, partitions: set[int], now: float) -> None:
+        """A new assignment: partitions kept keep their progress, new ones start at the committed offset."""
+        self.parts = {p: self.parts.get(p) or _Part(now) for p in partitions}
+
+    def finished(self, partition: int, offset: int, now: float) -> None:
+        """The stage finished the record at `offset` (published, dead-lettered or admitted to the media lane)."""
+        part = self.parts.setdefault(partition, _Part(now))
+        if part.frontier is not None and offset < part.frontier:
+            return  # a redelivered duplicate
+        before = part.frontier
+        part.ahead.add(offset)
+        part.absorb()
+        if part.frontier != before:
+            part.moved = now
+
+    def _start(self, part: _Part, committed: int | None, now: float) -> None:
+        """Place the frontier once the start is known: the committed offset, else (never committed: read from
+        the beginning) the lowest finished offset."""
+        if part.frontier is None:
+            start = committed if committed is not None else (min(part.ahead) if part.ahead else None)
+            if start is not None:  # `moved` stays the assignment time: placing the start is not progress
+                before = len(part.ahead)
+                part.frontier = start
+                part.absorb()
+                if len(part.ahead) != before:
+                    part.moved = now
+        elif committed is not None and committed > part.frontier:  # another owner finished more before a rebalance
+            part.frontier = committed
+            part.absorb()
+            part.moved = now
+
+    def next_offset(self, partition: int, committed: int | None, now: float = 0.0) -> int | None:
+        """Next offset to finish, or None while unknown."""
+        part = self.parts.get(partition)
+        if part is None:
+            return committed
+        self._start(part, committed, now)
+        return part.frontier
+
+    def caught_up(self, partition: int, highwater: int | None, committed: int | None, now: float = 0.0) -> bool:
+        if highwater is None:
+            return False
+        if highwater == 0:
+            return True
+        nxt = self.next_offset(partition, committed, now)
+        return nxt is not None and nxt >= highwater
+
+    def stalled(self, partition: int, highwater: int | None, committed: int | None, now: float) -> int | None:
+        """The offset to re-read `partition` from, or None (see the module docstring)."""
+        part = self.parts.get(partition)
+        if part is None or highwater is None or self.caught_up(partition, highwater, committed, now):
+            return None
+        if part.frontier is None or now - part.moved < self.stall_s:
+            return None
+        if not part.ahead and now - self.last_batch < self.stall_s / 3:
+            return None  # no hole and the stage is busy: the records may still be buffered
+        if part.reread_at == part.frontier:  # the re-read brought nothing: not data, move past it
+            part.frontier = min(part.ahead) if part.ahead else highwater
+            part.absorb()
+            part.moved = now
+            return None
+        part.reread_at = part.frontier
+        part.moved = now
+        return part.frontier

@@ -37,6 +37,7 @@ def add_entry(report, name, trials, accounts, extra=None):
                    "duration": sum(a.get("duration", 0) for a in accounts),
                    "short_windows": [a.get("short_windows", []) for a in accounts if a.get("short_windows")],
                    "survivor_metrics": [a["survivor_metrics"] for a in accounts if a.get("survivor_metrics")],
+                   "rereads_per_trial": [a.get("rereads") for a in accounts],
                    "last_ticks": [a["last_ticks"] for a in accounts if a.get("last_ticks")],
                    "survivor_log_tail": [a["survivor_log_tail"] for a in accounts if a.get("survivor_log_tail")],
                    **(extra or {})})

@@ -63,6 +63,9 @@ def run_stream(s, posts, invalid, disrupt, workers, env=None):
                   [r["value"] for r in dlq], windows, anonymous_invalid=len(invalid) - len(with_ids),
                   skip_topics=["zz-closer"])
     acc["duration"] = t.seconds
+    if w2 is not None and w2.proc.poll() is None:
+        acc["rereads"] = sum(float(line.split()[-1]) for line in w2.metrics().splitlines()
+                             if line.startswith("monitor_ingest_rereads_total"))
     if acc.get("short_windows") and w2 is not None and w2.proc.poll() is None:
         # diagnosis of a window that never closed: the survivor's watermark, late events, lane lag
         acc["survivor_metrics"] = [line for line in w2.metrics().splitlines() if line.startswith(

@@ -108,7 +108,8 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
                             key_type=str)
     detector_table = app.Table("detector-state", default=None, partitions=settings.partitions, use_partitioner=True,
                                key_type=str)
-    outbox = Outbox(app, metrics)
+    outbox = Outbox(app, metrics, settings)
+    outbox.install_flush()
     ingest_stage = IngestStage(settings, metrics, outbox, scorer_factory, bytopic_name(settings))
     aggregate_stage = AggregateStage(settings, metrics, outbox, state_table)
     detect_stage = DetectStage(settings, metrics, outbox, detector_table)

@@ -111,6 +111,11 @@ class Settings(BaseModel):
             "partition's end offset as the last batch's base offset + 1: table recovery and readers "
             "then stop before the last records of a multi-record batch (state lost after a restart). "
             "Set false on Apache Kafka (deploy/)."))
+    batched_outputs: bool = Field(
+        True, description=(
+            "Stage outputs (scored posts, by-topic records and ticks, DLQ, windows, alerts) go through a "
+            "dedicated producer with normal batching, flushed before every offset commit; Faust's own producer "
+            "(table changelogs) keeps `single_record_batches`. False: everything through Faust's producer."))
     # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
     malloc_arena_max: int = Field(
         2, description=(
@@ -229,6 +234,12 @@ class Settings(BaseModel):
         if self.security_protocol.endswith("SSL"):
             kw.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile, ssl_keyfile=self.ssl_keyfile)
         return kw
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        """Security settings for aiokafka clients (the outputs producer, the topic followers)."""
+        return {"security_protocol": self.security_protocol, "sasl_mechanism": self.sasl_mechanism or "PLAIN",
+                "sasl_plain_username": self.sasl_username, "sasl_plain_password": self.sasl_password,
+                "ssl_context": self.ssl_context()}
 
     def ssl_context(self) -> Any:
         import ssl

@@ -23,10 +23,7 @@ async def follow_topics(settings: Settings, topics: Sequence[str], on_batch: Cal
     while True:
         consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                     auto_offset_reset="earliest", enable_auto_commit=False,
-                                    security_protocol=settings.security_protocol,
-                                    sasl_mechanism=settings.sasl_mechanism or "PLAIN",
-                                    sasl_plain_username=settings.sasl_username,
-                                    sasl_plain_password=settings.sasl_password, ssl_context=settings.ssl_context())
+                                    **settings.aiokafka_kwargs())
         try:
             await consumer.start()
             while True:

@@ -2,13 +2,13 @@
 
 Cheaper than `faust.Topic.send` per record (no FutureMessage / serializer layers). Two modes:
 
-* `batched_outputs` (default): a dedicated aiokafka producer with normal batching (linger 5 ms) carries every
-  stage output. Faust's own producer keeps one record per batch for the table changelogs (the embedded broker's
+* `batched_outputs` (opt-in; off by default until a restart race seen once with it is understood): a dedicated aiokafka producer with normal batching (linger 5 ms) carries every
+  stage output except alerts (see `via_faust`). Faust's own producer keeps one record per batch for the table changelogs (the embedded broker's
   end offsets make multi-record batches unsafe for table recovery, not for stream topics), so the hot path no
   longer pays a batch header, CRC and broker append per record. At-least-once is kept: `install_flush` makes
   Faust's producer flush this one first whenever it flushes, and Faust flushes before it commits any offset; the
   producer stops after Faust's (the last commit included).
-* otherwise: records go through Faust's producer (`app.producer`).
+* otherwise (default): records go through Faust's producer (`app.producer`).
 
 A stage hands every output of a batch to the producer before the batch's events are acknowledged. A record the
 broker refuses is logged and counted (`monitor_produce_errors_total{topic}`), never ignored silently.
@@ -35,6 +35,11 @@ class Outbox:
         self.app = app
         self.metrics = metrics
         self.settings = settings if settings is not None and settings.batched_outputs else None
+        # Alerts keep Faust's one-record-per-batch producer: they are rare, each must be delivered, and after a
+        # restart Faust can skip the earlier records of a batch fetched before its seek to the committed offsets
+        # (its read offset is already past them): seen once with a firing + resolved pair in one batch
+        # (tests/integration/test_alerts.py::test_pending_delivery_survives_worker_crash).
+        self.via_faust = {settings.topic_alerts} if settings is not None else set()
         self._producer: Any = None
         self._starting: asyncio.Lock | None = None
         self._closed = False
@@ -56,7 +61,7 @@ class Outbox:
 
     async def send(self, topic: str, key: bytes | None, value: Any, partition: int | None = None) -> Any:
         """Hand one record to the producer; returns its delivery future (already watched for errors)."""
-        if self.settings is None:
+        if self.settings is None or topic in self.via_faust:
             fut = await self.app.producer.send(topic, key, encode(value), partition, None, None)
         else:
             if self._closed:

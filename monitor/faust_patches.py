@@ -1,4 +1,7 @@
-"""One targeted fix to Faust's consumer, installed by `build_app`.
+"""Two targeted fixes to Faust's consumer (faust-streaming 0.15), installed by `build_app`.
+
+1. A partition without a committed offset is read from its beginning (below).
+2. A commit never passes an offset that is still unacknowledged (`new_offset`, further down).
 
 After an assignment Faust resumes the stream partitions and lets its fetcher run *before* it seeks them to their
 committed offsets (`Recovery.on_recovery_completed`: `resume_partitions` then `perform_seek`), and aiokafka's
@@ -17,6 +20,7 @@ alert deliveries carry an idempotency key). Changelog partitions are left to Fau
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,4 +51,33 @@ def install() -> None:
         return await self.call_thread(_seek_to_committed_or_beginning, self._ensure_consumer())
 
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    from faust.transport.consumer import Consumer
+
+    faust_new_offset = Consumer._new_offset  # noqa: SLF001
+
+    def _new_offset(self: Any, tp: Any) -> int | None:
+        return new_offset(self, tp, faust_new_offset)
+
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]  # noqa: SLF001
     _installed = True
+
+
+def new_offset(consumer: Any, tp: Any, faust_new_offset: Callable[[Any, Any], int | None]) -> int | None:
+    """Faust's `Consumer._new_offset` (the offset a commit may move a partition to: the end of the first run of
+    consecutive acknowledged offsets), which never passes a record delivered but not yet acknowledged.
+
+    Faust's committed offset is the next offset to read (Kafka's meaning), but its head check treats it as the last
+    one processed: it refuses to commit only when the lowest acknowledged offset is *more than one* above it. With
+    committed = 10, offset 10 delivered and still pending and 11..19 acknowledged, Faust commits 20, so a kill -9
+    then loses offset 10 (shown on Faust's own method in tests/unit/test_faust_patches.py). Acknowledgements arrive
+    out of order on the raw topic by design (a media post is acknowledged when the media lane is done, the text posts
+    after it at once), so the first media post after a commit was exposed. Here a partition with a pending delivered
+    record below every acknowledged offset is not committed (Faust's run of consecutive offsets stops at a pending
+    record further up by itself). Offsets never delivered (a retention jump, records that are not data) do not block
+    a commit, as in Faust."""
+    acked = consumer._acked[tp]  # noqa: SLF001
+    if acked:
+        pending = [m.offset for m in list(consumer._unacked_messages) if m.tp == tp and not m.acked]  # noqa: SLF001
+        if pending and min(pending) < min(acked):
+            return None
+    return faust_new_offset(consumer, tp)

@@ -8,9 +8,10 @@
 Text never waits for image or audio work: the text lane runs on its own executor thread and the batch's media
 posts are only *admitted* to the media lane before the batch is acknowledged. At-least-once is kept with Faust's
 reference counts: a media event gets one extra reference when admitted, so the batch's acknowledgement does not
-release it; the media lane releases it (`event.ack()`) after its outputs were handed to the producer. Faust commits
-a partition only up to its first unacknowledged offset, so a crash re-delivers a pending media post (and the
-text posts after it: duplicates the windows skip by post id), never loses it.
+release it; the media lane releases it (`event.ack()`) after its outputs were handed to the producer. A commit
+never passes a delivered record that is still unacknowledged (Faust's own rule let it pass one sitting right at the
+committed offset: fixed in `monitor.faust_patches.new_offset`), so a crash re-delivers a pending media post (and
+the text posts after it: duplicates the windows skip by post id), never loses it.
 """
 
 from __future__ import annotations

@@ -63,3 +63,30 @@ def check_windows_against_reference(scored: list[dict], windows: list[dict], siz
     mismatched = [k for k, c in ref.items() if got.get(k) != (c["n"], c["neg"], c["neu"], c["pos"])]
     return {"double_counted": double + len(extra), "missed": missed, "mismatched": mismatched,
             "windows": len(got)}
+
+
+def diagnose_missed(bootstrap: str, bytopic: str, scored: list[dict], windows: list[dict], report: dict,
+                    grace_ms: int, size_ms: int = 60_000, skip_topic: str = "zz-closer") -> dict:
+    """For an assertion message when a window missed posts: per mismatched window, the missing post ids, the
+    by-topic records (partition, offset, broker time) that carried them, the window record, and the ticks on that
+    partition that reached the window's close before those records (a tick overtaking its events), so one failing
+    run says where the posts went."""
+    rows = read_all(bootstrap, bytopic)
+    out: dict = {}
+    for topic, start in report.get("mismatched", [])[:3]:
+        ids = {r["id"] for r in scored if topic in r["topics"] and r["event_ms"] // size_ms * size_ms == start}
+        win = [w for w in windows if w["topic"] == topic and w["start_ms"] == start and w.get("kind") == "tumbling"]
+        carried = [(x["partition"], x["offset"], x["timestamp"], len(x["value"].get("events", [])))
+                   for x in rows if x["key"] in (topic, topic.encode()) and "events" in x["value"]
+                   and any(e["id"] in ids for e in x["value"]["events"])]
+        close_at = start + size_ms + grace_ms
+        part = carried[0][0] if carried else None
+        ticks = [(x["offset"], x["timestamp"], x["value"].get("src"), x["value"].get("parts"))
+                 for x in rows if x["partition"] == part and "tick" in x["value"]
+                 and any(int(wm) >= close_at and not idle for wm, idle in x["value"].get("parts", {}).values())][:3]
+        idle_ticks = [(x["offset"], x["timestamp"], x["value"].get("src"), x["value"].get("parts"))
+                      for x in rows if x["partition"] == part and "tick" in x["value"]
+                      and any(idle for _, idle in x["value"].get("parts", {}).values())][:3]
+        out[f"{topic}@{start}"] = {"posts": len(ids), "window_n": [w["n"] for w in win], "carried_by": carried,
+                                   "first_ticks_past_close": ticks, "first_idle_ticks": idle_ticks}
+    return out

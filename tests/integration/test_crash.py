@@ -6,11 +6,19 @@ import time
 
 import pytest
 
+from monitor.app import bytopic_name
 from monitor.kafka_io import produce_raw, read_all
 from monitor.synth.replay import produce_paced
 
 from .conftest import wait_until
-from .helpers import INVALID, check_windows_against_reference, closer, make_posts, tumbling_windows
+from .helpers import (
+    INVALID,
+    check_windows_against_reference,
+    closer,
+    diagnose_missed,
+    make_posts,
+    tumbling_windows,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,6 +56,10 @@ def test_kill9_and_restart(stream_settings, workers, trial):
         tumbling_windows(s.bootstrap_servers, s.topic_windows)), timeout=60)
     assert windows, "windows did not close after restart"
     report = check_windows_against_reference(values, windows)
+    if report["missed"] or report["mismatched"]:
+        report["diagnosis"] = diagnose_missed(s.bootstrap_servers, bytopic_name(s), values, windows, report,
+                                              s.grace_s * 1000)
+        report["logs"] = [str(w1.log), str(w2.log)]
     assert report["double_counted"] == 0 and report["missed"] == 0 and not report["mismatched"], report
     from monitor.verify import account
 

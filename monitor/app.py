@@ -95,7 +95,7 @@ def make_faust_app(settings: Settings) -> faust.App:
 
 
 def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[], Scorer]) -> faust.App:
-    faust_patches.install()
+    faust_patches.install(head_wait_s=2 * settings.ingest_stall_s)  # the stages re-read a hole after stall_s
     app = make_faust_app(settings)
     raw_topic = app.topic(settings.topic_raw, key_serializer="raw", value_serializer="raw")
     windows_topic = app.topic(settings.topic_windows, key_type=str, key_serializer="raw", value_serializer="json")
@@ -113,6 +113,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     ingest_stage = IngestStage(settings, metrics, outbox, scorer_factory, bytopic_name(settings))
     aggregate_stage = AggregateStage(settings, metrics, outbox, state_table)
     detect_stage = DetectStage(settings, metrics, outbox, detector_table)
+    aggregate_stage.committed_of = lambda p: _committed(app, bytopic_name(settings), p)
     holder: dict[str, Any] = {"assigned": 0, "ingest": ingest_stage, "aggregate": aggregate_stage}
     app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
     metrics.build_info.info({"version": __version__})
@@ -134,6 +135,8 @@ def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest
         raw = {tp.partition for tp in assigned if tp.topic == settings.topic_raw}
         ingest_stage.pwm.assign(raw, time.monotonic())
         ingest_stage.progress.assign(raw, time.monotonic())
+        holder["aggregate"].progress.assign({tp.partition for tp in assigned if tp.topic == bytopic_name(settings)},
+                                            time.monotonic())
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
@@ -182,7 +185,10 @@ def _wire_ingest(app: faust.App, settings: Settings, metrics: Metrics, ingest_st
     @app.timer(settings.lag_interval_s)
     async def consumer_lag() -> None:
         measure_lag(app, metrics, ingest_stage, settings)
-        await reread_stalled(app, settings, metrics, ingest_stage)
+        await reread_stalled(app, settings.topic_raw, ingest_stage.progress, metrics.ingest_rereads.inc,
+                             settings.ingest_stall_s)
+        await reread_stalled(app, bytopic_name(settings), app.monitor_state["aggregate"].progress,
+                             metrics.aggregate_rereads.inc, settings.ingest_stall_s)
 
 
 def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbox: Outbox,
@@ -221,12 +227,27 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
                     await deliver_stage.on_alert(session, event.value, event.message)
 
 
-def _raw_positions(app: faust.App, settings: Settings) -> list[tuple[Any, int | None, int | None]]:
-    """(tp, high watermark of the last fetch, committed offset) per assigned raw partition: the consumer's own
-    bookkeeping, passive (no request, never moves a position)."""
+def _positions(app: faust.App, topic: str) -> list[tuple[Any, int | None, int | None]]:
+    """(tp, high watermark of the last fetch, committed offset) per assigned partition of `topic`: the consumer's
+    own bookkeeping, passive (no request, never moves a position). A partition never committed reports its first
+    offset (where the consumer starts reading it)."""
     consumer = app.consumer
-    return [(tp, consumer.highwater(tp), consumer._committed_offset.get(tp))  # noqa: SLF001 - Faust's own
-            for tp in list(consumer.assignment()) if tp.topic == settings.topic_raw]
+    out = []
+    for tp in list(consumer.assignment()):
+        if tp.topic == topic:
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 - Faust's own
+            if committed is None:  # never committed: read from its beginning (faust_patches)
+                committed = faust_patches.START_OFFSETS.get((tp.topic, tp.partition))
+            out.append((tp, consumer.highwater(tp), committed))
+    return out
+
+
+def _committed(app: faust.App, topic: str, partition: int) -> int | None:
+    """The consumer's committed offset of one partition (None before the first seek or when unknown)."""
+    try:
+        return next((c for tp, _, c in _positions(app, topic) if tp.partition == partition), None)
+    except Exception:  # noqa: BLE001 - consumer not started: unknown
+        return None
 
 
 def raw_caught_up(app: faust.App, settings: Settings, ingest_stage: IngestStage) -> set[int]:
@@ -234,29 +255,31 @@ def raw_caught_up(app: faust.App, settings: Settings, ingest_stage: IngestStage)
     (ingest.progress). A partition whose high watermark is not known yet is not caught up."""
     try:
         now = time.monotonic()
-        return {tp.partition for tp, hw, committed in _raw_positions(app, settings)
+        return {tp.partition for tp, hw, committed in _positions(app, settings.topic_raw)
                 if ingest_stage.progress.caught_up(tp.partition, hw, committed, now)}
     except Exception as exc:  # noqa: BLE001 - no information: nothing counts as caught up (holds, never loses)
         log.debug("caught-up probe failed: %s", exc)
         return set()
 
 
-async def reread_stalled(app: faust.App, settings: Settings, metrics: Metrics, ingest_stage: IngestStage) -> None:
-    """Re-read a raw partition whose records were fetched but never reached the stage (ingest.progress)."""
+async def reread_stalled(app: faust.App, topic: str, progress: Any, count: Callable[[], None], stall_s: float
+                         ) -> None:
+    """Re-read a partition of `topic` whose records were fetched but never reached its stage (ingest.progress):
+    the raw topic for the ingest stage, the by-topic topic for the aggregation stage."""
     now = time.monotonic()
     try:
-        positions = _raw_positions(app, settings)
+        positions = _positions(app, topic)
     except Exception as exc:  # noqa: BLE001 - a probe never takes the worker down
         log.debug("stall probe failed: %s", exc)
         return
     for tp, hw, committed in positions:
-        offset = ingest_stage.progress.stalled(tp.partition, hw, committed, now)
+        offset = progress.stalled(tp.partition, hw, committed, now)
         if offset is None:
             continue
-        log.warning("raw partition %s:%d has records up to offset %d that the ingest stage never received "
+        log.warning("partition %s:%d has records up to offset %d that its stage never received "
                     "(no progress for %.0f s, committed %s): re-reading from offset %d",
-                    tp.topic, tp.partition, hw - 1, settings.ingest_stall_s, committed, offset)
-        metrics.ingest_rereads.inc()
+                    tp.topic, tp.partition, hw - 1, stall_s, committed, offset)
+        count()
         try:
             await app.consumer.seek(tp, offset)
         except Exception as exc:  # noqa: BLE001 - retried at the next probe

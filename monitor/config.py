@@ -205,6 +205,9 @@ class Settings(BaseModel):
         None, description="Fault injection for the reliability suite: the first raw record containing it is "
         "dropped before the ingest stage and never acknowledged, like a record Faust drops while a restart's "
         "recovery finishes.")
+    fault_drop_bytopic_key: str | None = Field(
+        None, description="Fault injection for the reliability suite: the first by-topic record of this topic is "
+        "dropped before the aggregation stage and never acknowledged.")
 
     @field_validator("detect_scales")
     @classmethod

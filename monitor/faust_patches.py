@@ -1,7 +1,7 @@
 """Two targeted fixes to Faust's consumer (faust-streaming 0.15), installed by `build_app`.
 
 1. A partition without a committed offset is read from its beginning (below).
-2. A commit never passes an offset that is still unacknowledged (`new_offset`, further down).
+2. A commit never passes a record that was not processed (`new_offset`, further down).
 
 After an assignment Faust resumes the stream partitions and lets its fetcher run *before* it seeks them to their
 committed offsets (`Recovery.on_recovery_completed`: `resume_partitions` then `perform_seek`), and aiokafka's
@@ -20,6 +20,7 @@ alert deliveries carry an idempotency key). Changelog partitions are left to Fau
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,9 @@ def _is_stream_tp(topic: str) -> bool:
     return not topic.endswith("-changelog") and "__assignor" not in topic
 
 
+START_OFFSETS: dict[tuple[str, int], int] = {}  # (topic, partition) -> first offset, for partitions never committed
+
+
 async def _seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None]:
     committed = await consumer.seek_to_committed()
     fresh = [tp for tp, off in committed.items() if not off and _is_stream_tp(tp.topic)]
@@ -38,11 +42,19 @@ async def _seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None
         log.info("no committed offset for %d stream partition(s): reading them from the beginning: %s",
                  len(fresh), ", ".join(f"{tp.topic}:{tp.partition}" for tp in sorted(fresh)))
         await consumer.seek_to_beginning(*fresh)
+        try:  # where they start: the stages' progress places its frontier there (a hole at the first record)
+            starts = await consumer.beginning_offsets(fresh)
+            START_OFFSETS.update({(tp.topic, tp.partition): int(off) for tp, off in starts.items()})
+        except Exception as exc:  # noqa: BLE001 - unknown start: the progress falls back to the first record seen
+            log.debug("beginning offsets unknown: %s", exc)
     return committed
 
 
-def install() -> None:
+def install(head_wait_s: float = 30.0) -> None:
+    """Install the fixes (once per process). `head_wait_s`: how long a commit waits for the record at the
+    committed offset before it passes it (see `new_offset`)."""
     global _installed
+    _head_wait["s"] = head_wait_s
     if _installed:
         return
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -62,22 +74,43 @@ def install() -> None:
     _installed = True
 
 
-def new_offset(consumer: Any, tp: Any, faust_new_offset: Callable[[Any, Any], int | None]) -> int | None:
+_head_wait: dict[str, float] = {"s": 30.0}
+_head_since: dict[tuple[Any, int], float] = {}
+
+
+def new_offset(consumer: Any, tp: Any, faust_new_offset: Callable[[Any, Any], int | None],
+               now: float | None = None) -> int | None:
     """Faust's `Consumer._new_offset` (the offset a commit may move a partition to: the end of the first run of
-    consecutive acknowledged offsets), which never passes a record delivered but not yet acknowledged.
+    consecutive acknowledged offsets), without its two ways of committing past a record that was not processed.
 
     Faust's committed offset is the next offset to read (Kafka's meaning), but its head check treats it as the last
-    one processed: it refuses to commit only when the lowest acknowledged offset is *more than one* above it. With
-    committed = 10, offset 10 delivered and still pending and 11..19 acknowledged, Faust commits 20, so a kill -9
-    then loses offset 10 (shown on Faust's own method in tests/unit/test_faust_patches.py). Acknowledgements arrive
-    out of order on the raw topic by design (a media post is acknowledged when the media lane is done, the text posts
-    after it at once), so the first media post after a commit was exposed. Here a partition with a pending delivered
-    record below every acknowledged offset is not committed (Faust's run of consecutive offsets stops at a pending
-    record further up by itself). Offsets never delivered (a retention jump, records that are not data) do not block
-    a commit, as in Faust."""
+    one processed: it refuses to commit only when the lowest acknowledged offset is *more than one* above it, and it
+    skips the check for a partition never committed. With committed = 10, offset 10 not acknowledged and 11..19
+    acknowledged, Faust commits 20 (shown on Faust's own method in tests/unit/test_faust_patches.py), so
+
+    * a record delivered and still pending at the head (a media post in the media lane: acknowledgements on the raw
+      topic arrive out of order by design) was lost by a kill -9: such a partition is not committed while the record
+      is pending;
+    * a record the consumer fetched but never delivered (the restart race the stages' progress re-reads) was
+      committed over within one commit interval, so the re-read never came: the head must be acknowledged first,
+      for at most `head_wait_s` (then Faust's behaviour, with a warning: offsets that are not records, a retention
+      jump). A partition never committed uses its first offset as the head (faust_patches.START_OFFSETS)."""
     acked = consumer._acked[tp]  # noqa: SLF001
-    if acked:
-        pending = [m.offset for m in list(consumer._unacked_messages) if m.tp == tp and not m.acked]  # noqa: SLF001
-        if pending and min(pending) < min(acked):
+    if not acked:
+        return faust_new_offset(consumer, tp)
+    committed = consumer._committed_offset[tp]  # noqa: SLF001
+    pending = [m.offset for m in list(consumer._unacked_messages)  # noqa: SLF001 - below committed: stale, done
+               if m.tp == tp and not m.acked and (committed is None or m.offset >= committed)]
+    if pending and min(pending) < min(acked):
+        return None
+    head = committed if committed is not None else START_OFFSETS.get((tp.topic, tp.partition))
+    if head is not None and min(acked) > head and not consumer._gap[tp].overlaps(head):  # noqa: SLF001
+        now = time.monotonic() if now is None else now
+        since = _head_since.setdefault((tp, head), now)
+        if now - since < _head_wait["s"]:
             return None
+        log.warning("committing %s:%d past offset %d, not acknowledged after %.0f s (not a record, or gone)",
+                    tp.topic, tp.partition, head, now - since)
+    for key in [k for k in _head_since if k[0] == tp]:
+        del _head_since[key]
     return faust_new_offset(consumer, tp)

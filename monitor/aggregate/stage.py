@@ -7,19 +7,32 @@ sends to every partition. The pure cores are `aggregate.windows` (buckets, closi
 holds it back, a dead worker's unpublished backlog too, until the next owner reports).
 Window closing runs for the topics a batch touched and, when a partition's watermark moved, for the topics that
 live in that partition, not for every key of the table on every batch.
+
+Windows never close past a record the stage did not receive: the stage keeps the contiguous frontier of the
+by-topic offsets it processed (`ingest.progress`). When a later record of a partition arrives while an earlier one
+never did (the consumer fetched it but it never reached the stream: seen after a restart), the partition's windows
+are *held* (events are still counted) until the record arrives; the adapter re-reads the partition from the
+frontier after `ingest_stall_s` (`monitor_aggregate_rereads_total`). Without the hold, the watermark ticks after
+the lost record closed its window first and the record, re-read later, was late: a CI run once emitted a window
+8 posts short (`tests/integration/test_crash.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from monitor.aggregate.watermark import RawPartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
+from monitor.ingest.progress import IngestProgress
 from monitor.metrics import Metrics
 from monitor.outbox import Outbox
+
+log = logging.getLogger("monitor.aggregate")
 
 
 def window_config(settings: Settings) -> WindowConfig:
@@ -47,21 +60,32 @@ class AggregateStage:
         self.table = table
         self.cfg = window_config(settings)
         self.wms: dict[int, RawPartitionWatermarks] = {}
+        self.progress = IngestProgress(settings.ingest_stall_s)  # by-topic offsets processed, per partition
+        self.committed_of: Callable[[int], int | None] = lambda _p: None  # the consumer's committed offset
+        self.held: set[int] = set()  # partitions whose window closing waits for a missing record
+        self.fault_dropped = False
 
     def partition_wm(self, part: int, now: float) -> int:  # noqa: ARG002 - wall time not needed any more
         return self.wms.setdefault(part, RawPartitionWatermarks(self.s.partitions)).value()
 
     async def on_batch(self, events: list[Any]) -> None:
         now = time.monotonic()
+        self.progress.last_batch = now
+        if self.s.fault_drop_bytopic_key and not self.fault_dropped:
+            events = self._fault_drop(events, self.s.fault_drop_bytopic_key)
         touched: dict[str, dict[str, Any]] = {}
         before = {p: w.current for p, w in self.wms.items()}
+        holes = self._track(events, now)
+        waiting = holes | self.held  # this batch may bring the missing record: its events are not late either
         for e in events:
             v, part = e.value, e.message.partition
             if "tick" in v:
                 self.wms.setdefault(part, RawPartitionWatermarks(self.s.partitions)).tick(
-                    {int(p): (int(wm), bool(idle)) for p, (wm, idle) in v.get("parts", {}).items()})
+                    {int(p): (int(wm), bool(idle)) for p, (wm, idle) in v.get("parts", {}).items()},
+                    at=e.message.timestamp or 0.0)
                 continue
-            wm = self.partition_wm(part, now)
+            # held partition: lateness against the watermark its topics were last closed at, not the current one
+            wm = 0 if part in waiting else self.partition_wm(part, now)
             for ev in events_of(v):
                 topic = ev["topic"]
                 if topic not in touched:
@@ -73,7 +97,11 @@ class AggregateStage:
                 elif outcome == "duplicate":
                     self.metrics.duplicates_skipped.inc()
         moved = {p for p in self.wms if self.partition_wm(p, now) != before.get(p)}
+        released = self.held - holes  # the missing record arrived: close what waited for it
+        self.held = holes
+        moved |= released
         self.metrics.watermark.set(min((w.current for w in self.wms.values()), default=0) / 1000)
+        self.metrics.windows_held.set(len(holes))
         changed = set(touched)
         if moved:
             for topic in list(self.table.keys()):
@@ -81,15 +109,46 @@ class AggregateStage:
                     state = self.table[topic]
                     if state.get("p", -1) in moved:
                         touched[topic] = state
-        await self.close(touched, changed)
+        await self.close(touched, changed, holes)
 
-    async def close(self, touched: dict[str, dict[str, Any]], changed: set[str]) -> None:
+    def _track(self, events: list[Any], now: float) -> set[int]:
+        """Mark the batch's records processed; return the partitions with a hole before them (see the module
+        docstring), warning once per partition when a hole appears."""
+        parts = {e.message.partition for e in events}
+        for p in parts:
+            self.progress.next_offset(p, self.committed_of(p), now)  # place the frontier before the first record
+        for e in events:
+            self.progress.finished(e.message.partition, e.message.offset, now)
+        holes = {p for p in self.progress.parts if self.progress.has_hole(p, self.committed_of(p), now)}
+        for p in holes - self.held:
+            log.warning("by-topic partition %d: a record before offset %s never reached the aggregation stage; "
+                        "holding its windows until it is re-read", p, min(self.progress.parts[p].ahead))
+        return holes
+
+    def _fault_drop(self, events: list[Any], key: str) -> list[Any]:
+        """Fault injection (tests): drop the first by-topic record of topic `key`, unacknowledged."""
+        kept = []
+        for e in events:
+            if not self.fault_dropped and isinstance(e.value, dict) and e.value.get("topic") == key:
+                e.message.incref()  # never released: not committed, like a record lost in flight
+                self.fault_dropped = True
+                log.warning("fault injection: dropped by-topic record %d:%d", e.message.partition, e.message.offset)
+                continue
+            kept.append(e)
+        return kept
+
+    async def close(self, touched: dict[str, dict[str, Any]], changed: set[str], holes: set[int] = frozenset()
+                    ) -> None:
         now_ms = int(time.time() * 1000)
         m = self.metrics
         pending = []
         closed_any: dict[str, bool] = {}
         for topic, state in touched.items():
-            wm = self.wms[state["p"]].current if state.get("p", -1) in self.wms else 0
+            p = state.get("p", -1)
+            if p in holes:  # counted, not closed: a record of this partition is missing
+                closed_any[topic] = False
+                continue
+            wm = self.wms[p].current if p in self.wms else 0
             closed = close_windows(state, topic, wm, self.cfg, now_ms)
             closed_any[topic] = bool(closed)
             for w in closed:

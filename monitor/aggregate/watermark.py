@@ -76,12 +76,20 @@ class RawPartitionWatermarks:
     def __init__(self, n_partitions: int) -> None:
         self.n = n_partitions
         self.parts: dict[int, tuple[int, bool]] = {}
+        self.at: dict[int, float] = {}  # time of the tick that set each partition's idle flag
         self.current = 0
 
-    def tick(self, parts: dict[int, tuple[int, bool]]) -> None:
+    def tick(self, parts: dict[int, tuple[int, bool]], at: float = 0.0) -> None:
+        """Apply one tick sent at `at` (the record's timestamp). A tick older than the one that last set a
+        partition's idle flag (a re-read or redelivered tick) only raises values: an old "idle" must not come
+        back after newer ticks said the partition is active, or the others' progress would close its windows."""
         for p, (wm, idle) in parts.items():
             prev = self.parts.get(p)
+            if prev is not None and at < self.at.get(p, 0.0):
+                self.parts[p] = (max(wm, prev[0]), prev[1])
+                continue
             self.parts[p] = (max(wm, prev[0]) if prev else wm, idle)
+            self.at[p] = at
 
     def value(self) -> int:
         if len(self.parts) < self.n:

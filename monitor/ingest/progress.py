@@ -1,4 +1,6 @@
-"""Per raw partition: how far the ingest stage has *finished*, as a contiguous frontier (pure; time injected).
+"""Per partition: how far a stage has *finished*, as a contiguous frontier (pure; time injected). The ingest stage
+keeps one over the raw partitions, the aggregation stage one over the by-topic partitions (`has_hole`: it does not
+close windows past a record it never received).
 
 Two decisions depend on it:
 
@@ -85,6 +87,15 @@ class IngestProgress:
             return committed
         self._start(part, committed, now)
         return part.frontier
+
+    def has_hole(self, partition: int, committed: int | None, now: float = 0.0) -> bool:
+        """Records beyond the frontier were finished while the record at the frontier was not (a record fetched
+        but never delivered to the stage: records of a partition are processed in order)."""
+        part = self.parts.get(partition)
+        if part is None:
+            return False
+        self._start(part, committed, now)
+        return part.frontier is not None and bool(part.ahead)
 
     def caught_up(self, partition: int, highwater: int | None, committed: int | None, now: float = 0.0) -> bool:
         if highwater is None:

@@ -97,6 +97,12 @@ class Metrics:
                                       "Raw partitions re-read because fetched records never reached the ingest "
                                       "stage (a record dropped by the consumer during a restart's recovery)",
                                       registry=r)
+        self.aggregate_rereads = Counter("monitor_aggregate_rereads_total",
+                                         "By-topic partitions re-read because a record was fetched but never reached "
+                                         "the aggregation stage (its windows were held until it arrived)", registry=r)
+        self.windows_held = Gauge("monitor_windows_held_partitions",
+                                  "By-topic partitions whose window closing waits for a record fetched but never "
+                                  "delivered to the aggregation stage", registry=r)
         self.topics_folded = Counter("monitor_topics_folded_total",
                                      "Hashtags outside the top-N by volume, counted under the catch-all hashtag topic",
                                      registry=r)

@@ -235,3 +235,18 @@ def test_memory_housekeeper_trims_and_traces(tmp_path):
     import tracemalloc
 
     tracemalloc.stop()
+
+
+def test_a_stale_tick_does_not_bring_back_an_old_idle_flag():
+    """A re-read (or redelivered) tick saying "partition 1 idle" must not undo the newer ticks that said it is
+    active again: the others' progress would close its windows before its events arrive."""
+    from monitor.aggregate.watermark import RawPartitionWatermarks
+
+    w = RawPartitionWatermarks(2)
+    w.tick({0: (50_000, False), 1: (40_000, True)}, at=10.0)
+    w.tick({0: (300_000, False), 1: (60_000, False)}, at=11.0)  # partition 1 active again, behind
+    assert w.value() == 60_000
+    w.tick({0: (50_000, False), 1: (40_000, True)}, at=10.0)  # the old tick again (a re-read of the topic)
+    assert w.value() == 60_000 and w.parts[1] == (60_000, False)
+    w.tick({1: (70_000, True)}, at=12.0)  # a newer idle flag applies
+    assert w.value() == 300_000

@@ -92,3 +92,15 @@ def test_reassignment_keeps_kept_partitions_and_forgets_revoked():
     p.finished(1, 7, now=1.0)
     p.assign({0}, now=2.0)
     assert p.next_offset(0, 5) == 6 and p.next_offset(1, None) is None
+
+
+def test_a_hole_is_seen_once_the_frontier_is_known_and_closes_when_the_record_arrives():
+    p = IngestProgress(stall_s=15)
+    p.assign({0}, now=0.0)
+    assert not p.has_hole(0, committed=10)
+    p.finished(0, 10, now=1.0)
+    assert not p.has_hole(0, committed=10)
+    p.finished(0, 12, now=1.0)  # 11 never arrived
+    assert p.has_hole(0, committed=10)
+    p.finished(0, 11, now=2.0)
+    assert not p.has_hole(0, committed=10) and p.next_offset(0, 10) == 13

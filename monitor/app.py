@@ -141,6 +141,7 @@ def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
         holder["assigned"] = 0
+        faust_patches.on_revoked()
         metrics.assigned_partitions.set(0)
         metrics.consumer_lag.clear()
 

@@ -37,6 +37,9 @@ START_OFFSETS: dict[tuple[str, int], int] = {}  # (topic, partition) -> first of
 
 async def _seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None]:
     committed = await consumer.seek_to_committed()
+    for tp, off in committed.items():
+        if off:
+            START_OFFSETS.pop((tp.topic, tp.partition), None)
     fresh = [tp for tp, off in committed.items() if not off and _is_stream_tp(tp.topic)]
     if fresh:
         log.info("no committed offset for %d stream partition(s): reading them from the beginning: %s",
@@ -76,6 +79,12 @@ def install(head_wait_s: float = 30.0) -> None:
 
 _head_wait: dict[str, float] = {"s": 30.0}
 _head_since: dict[tuple[Any, int], float] = {}
+
+
+def on_revoked() -> None:
+    """A rebalance started: the first offsets and head clocks of the old assignment no longer apply."""
+    START_OFFSETS.clear()
+    _head_since.clear()
 
 
 def new_offset(consumer: Any, tp: Any, faust_new_offset: Callable[[Any, Any], int | None],

@@ -63,6 +63,7 @@ class AggregateStage:
         self.progress = IngestProgress(settings.ingest_stall_s)  # by-topic offsets processed, per partition
         self.committed_of: Callable[[int], int | None] = lambda _p: None  # the consumer's committed offset
         self.held: set[int] = set()  # partitions whose window closing waits for a missing record
+        self.held_wm: dict[int, int] = {}  # per held partition: its watermark when the hole appeared
         self.fault_dropped = False
 
     def partition_wm(self, part: int, now: float) -> int:  # noqa: ARG002 - wall time not needed any more
@@ -85,7 +86,7 @@ class AggregateStage:
                     at=e.message.timestamp or 0.0)
                 continue
             # held partition: lateness against the watermark its topics were last closed at, not the current one
-            wm = 0 if part in waiting else self.partition_wm(part, now)
+            wm = self.held_wm.get(part, 0) if part in waiting else self.partition_wm(part, now)
             for ev in events_of(v):
                 topic = ev["topic"]
                 if topic not in touched:
@@ -97,8 +98,11 @@ class AggregateStage:
                 elif outcome == "duplicate":
                     self.metrics.duplicates_skipped.inc()
         moved = {p for p in self.wms if self.partition_wm(p, now) != before.get(p)}
-        released = self.held - holes  # the missing record arrived: close what waited for it
+        # the missing record arrived: close what waited for it (a partition revoked meanwhile is not closed here:
+        # its new owner holds the complete state)
+        released = (self.held - holes) & set(self.progress.parts)
         self.held = holes
+        self.held_wm = {p: wm for p, wm in self.held_wm.items() if p in holes}
         moved |= released
         self.metrics.watermark.set(min((w.current for w in self.wms.values()), default=0) / 1000)
         self.metrics.windows_held.set(len(holes))
@@ -110,6 +114,7 @@ class AggregateStage:
                     if state.get("p", -1) in moved:
                         touched[topic] = state
         await self.close(touched, changed, holes)
+        self.progress.last_batch = time.monotonic()
 
     def _track(self, events: list[Any], now: float) -> set[int]:
         """Mark the batch's records processed; return the partitions with a hole before them (see the module
@@ -121,6 +126,7 @@ class AggregateStage:
             self.progress.finished(e.message.partition, e.message.offset, now)
         holes = {p for p in self.progress.parts if self.progress.has_hole(p, self.committed_of(p), now)}
         for p in holes - self.held:
+            self.held_wm[p] = self.wms[p].current if p in self.wms else 0  # before this batch's ticks
             log.warning("by-topic partition %d: a record before offset %s never reached the aggregation stage; "
                         "holding its windows until it is re-read", p, min(self.progress.parts[p].ahead))
         return holes

@@ -75,7 +75,9 @@ class IngestProgress:
                 part.absorb()
                 if len(part.ahead) != before:
                     part.moved = now
-        elif committed is not None and committed > part.frontier:  # another owner finished more before a rebalance
+        elif committed is not None and committed > part.frontier and not part.ahead:
+            # another owner finished more before a rebalance. Not while a hole is open: a commit that passed it
+            # (faust_patches.new_offset gives up after a while) must not make the re-read record count as done
             part.frontier = committed
             part.absorb()
             part.moved = now

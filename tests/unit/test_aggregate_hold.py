@@ -66,3 +66,26 @@ def test_without_a_hole_windows_close_at_once() -> None:
     out = run([[ev(0, record(("a", 5_000))), ev(1, record(("b", 6_000))), ev(2, TICK)]])
     [w] = windows(out)
     assert (w["start_ms"], w["n"]) == (0, 2)
+
+
+def test_an_old_event_for_a_new_topic_stays_late_while_held() -> None:
+    """While held, lateness is judged against the watermark the partition had when the hole appeared, not 0: a
+    redelivered old post of a topic without state must not open (and later emit) a bucket long closed."""
+    old_tick = {"tick": 1, "src": "w", "idle": False, "parts": {"0": [10 * MIN, False]}}
+    stale = {"topic": "$OLD", "events": [{"id": "z", "ts": 1_000, "label": "neutral", "score": 0.0}]}
+    out = run([[ev(0, old_tick)], [ev(2, stale), ev(3, TICK)], [ev(1, record(("b", 9 * MIN)))]])
+    assert [w for w in windows(out) if w["topic"] == "$OLD"] == []
+
+
+def test_a_held_partition_revoked_meanwhile_is_not_closed_short() -> None:
+    s = Settings.load(None, env={}, partitions=1, topic_windows="windows", grace_s=10)
+    out = Outbox()
+    stage = AggregateStage(s, Metrics(), out, {})
+    stage.committed_of = lambda _p: 0
+
+    async def go() -> None:
+        await stage.on_batch([ev(0, record(("a", 5_000))), ev(2, TICK)])  # 1 missing: held
+        stage.progress.assign(set(), now=0.0)  # partition 0 revoked (its new owner re-reads the record)
+        await stage.on_batch([])
+    asyncio.run(go())
+    assert windows(out) == []

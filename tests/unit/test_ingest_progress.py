@@ -104,3 +104,17 @@ def test_a_hole_is_seen_once_the_frontier_is_known_and_closes_when_the_record_ar
     assert p.has_hole(0, committed=10)
     p.finished(0, 11, now=2.0)
     assert not p.has_hole(0, committed=10) and p.next_offset(0, 10) == 13
+
+
+def test_a_commit_past_an_open_hole_does_not_close_it():
+    """faust_patches.new_offset gives up waiting for a never-delivered head after a while and Faust commits past
+    it; the stage's hole stays open until the re-read brings the record (or a futile re-read steps over it)."""
+    p = IngestProgress(stall_s=15)
+    p.assign({0}, now=0.0)
+    p.next_offset(0, committed=10)
+    for o in range(12, 20):
+        p.finished(0, o, now=1.0)
+    assert p.has_hole(0, committed=20)  # the commit passed 11
+    p.finished(0, 10, now=2.0)
+    p.finished(0, 11, now=2.0)
+    assert not p.has_hole(0, committed=20) and p.next_offset(0, 20) == 20

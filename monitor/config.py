@@ -116,8 +116,8 @@ class Settings(BaseModel):
             "Stage outputs (scored posts, by-topic records and ticks, DLQ, windows, alerts) go through a "
             "dedicated producer with normal batching, flushed before every offset commit; Faust's own producer "
             "(table changelogs) keeps `single_record_batches`. Only matters with `single_record_batches` "
-            "(the embedded broker): 2.1-2.7x the vader bench there. Off by default until a restart race seen once with it on "
-            "(a pending alert skipped) is understood."))
+            "(the embedded broker): 2.1-2.7x the vader bench there. Off by default until a restart race "
+            "seen once with it on (a pending alert skipped) is understood."))
     # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
     malloc_arena_max: int = Field(
         2, description=(

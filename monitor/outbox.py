@@ -2,8 +2,9 @@
 
 Cheaper than `faust.Topic.send` per record (no FutureMessage / serializer layers). Two modes:
 
-* `batched_outputs` (opt-in; off by default until a restart race seen once with it is understood): a dedicated aiokafka producer with normal batching (linger 5 ms) carries every
-  stage output except alerts (see `via_faust`). Faust's own producer keeps one record per batch for the table changelogs (the embedded broker's
+* `batched_outputs` (opt-in; off by default until a restart race seen once with it is understood): a
+  dedicated aiokafka producer with normal batching (linger 5 ms) carries every stage output except alerts (see
+  `via_faust`). Faust's own producer keeps one record per batch for the table changelogs (the embedded broker's
   end offsets make multi-record batches unsafe for table recovery, not for stream topics), so the hot path no
   longer pays a batch header, CRC and broker append per record. At-least-once is kept: `install_flush` makes
   Faust's producer flush this one first whenever it flushes, and Faust flushes before it commits any offset; the

@@ -119,12 +119,11 @@ class AggregateStage:
     def _track(self, events: list[Any], now: float) -> set[int]:
         """Mark the batch's records processed; return the partitions with a hole before them (see the module
         docstring), warning once per partition when a hole appears."""
-        parts = {e.message.partition for e in events}
-        for p in parts:
-            self.progress.next_offset(p, self.committed_of(p), now)  # place the frontier before the first record
+        committed = {p: self.committed_of(p) for p in {*self.progress.parts, *(e.message.partition for e in events)}}
         for e in events:
+            self.progress.next_offset(e.message.partition, committed[e.message.partition], now)  # place the frontier
             self.progress.finished(e.message.partition, e.message.offset, now)
-        holes = {p for p in self.progress.parts if self.progress.has_hole(p, self.committed_of(p), now)}
+        holes = {p for p in self.progress.parts if self.progress.has_hole(p, committed[p], now)}
         for p in holes - self.held:
             self.held_wm[p] = self.wms[p].current if p in self.wms else 0  # before this batch's ticks
             log.warning("by-topic partition %d: a record before offset %s never reached the aggregation stage; "

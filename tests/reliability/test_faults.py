@@ -253,31 +253,39 @@ def test_kill9_after_caught_up_then_one_post(broker, workers, report):
     assert ok, (closers, last_ticks(s), w2.log.read_text()[-3000:])
 
 
+def _dropped_record_run(broker, workers, env: dict, n: int, seed: int, prefix: str, rereads_metric: str):
+    """Posts + the closer produced up front, one worker with a fault-injection drop and a 5 s stall: wait until
+    every post is scored and every window closed; return the worker's log and the verifier's account (with the
+    re-read count from `rereads_metric`)."""
+    s = fresh(broker)
+    posts = make_posts(n, seed=seed, prefix=prefix)
+    produce_raw(s.bootstrap_servers, s.topic_raw, [*posts, closer()])
+    with Timer() as t:
+        w = workers(s, env_extra={**env, "MONITOR_INGEST_STALL_S": "5"})
+        ids = {pid for pid, _ in posts} | {"closer-zz-closer"}
+        assert wait_until(lambda: ids <= {r["value"]["id"] for r in read_all(s.bootstrap_servers, s.topic_scored)},
+                          120), w.log.read_text()[-3000:]
+        scored = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored)]
+        keys = {(tp, v["event_ms"] // 60_000 * 60_000) for v in scored for tp in v["topics"] if tp != "zz-closer"}
+        assert wait_until(lambda: keys <= {(x["value"]["topic"], x["value"]["start_ms"])
+                                           for x in read_all(s.bootstrap_servers, s.topic_windows)}, 60), \
+            w.log.read_text()[-3000:]
+    windows = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows)]
+    acc = account(list(ids), scored, [], windows, skip_topics=["zz-closer"])
+    acc["duration"] = t.seconds
+    acc["rereads"] = sum(float(line.split()[-1]) for line in w.metrics().splitlines()
+                         if line.startswith(rereads_metric))
+    return w.log.read_text(), acc
+
+
 def test_record_dropped_before_the_stage_is_reread(broker, workers, report):
     """The crash race's mechanism, injected: the restarted worker's consumer reads the last post (the one that
     closes the last windows) but it never reaches the ingest stage and is never acknowledged (what Faust did to a
     record fetched while its recovery finished). The stage's progress sees a partition whose records it never
     finished and re-reads it: the post is scored, its windows close, the re-read is counted."""
-    s = fresh(broker)
-    posts = make_posts(60, seed=12, prefix="dr-")
-    produce_raw(s.bootstrap_servers, s.topic_raw, [*posts, closer()])
-    with Timer() as t:
-        w = workers(s, env_extra={"MONITOR_FAULT_DROP_RAW_MARKER": "closer-zz-closer", "MONITOR_INGEST_STALL_S": "5"})
-        ids = {pid for pid, _ in posts} | {"closer-zz-closer"}
-        got = wait_until(lambda: ids <= {r["value"]["id"] for r in read_all(s.bootstrap_servers, s.topic_scored)},
-                         120)
-        assert got, w.log.read_text()[-3000:]
-        scored = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored)]
-        keys = {(tp, v["event_ms"] // 60_000 * 60_000) for v in scored for tp in v["topics"] if tp != "zz-closer"}
-        assert wait_until(lambda: keys <= {(x["value"]["topic"], x["value"]["start_ms"])
-                                           for x in read_all(s.bootstrap_servers, s.topic_windows)}, 60)
-    log = w.log.read_text()
+    log, acc = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_RAW_MARKER": "closer-zz-closer"}, 60, 12,
+                                   "dr-", "monitor_ingest_rereads_total")
     assert "fault injection: dropped raw record" in log and "re-reading from offset" in log, log[-3000:]
-    windows = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows)]
-    acc = account(list(ids), scored, [], windows, skip_topics=["zz-closer"])
-    acc["duration"] = t.seconds
-    acc["rereads"] = sum(float(line.split()[-1]) for line in w.metrics().splitlines()
-                         if line.startswith("monitor_ingest_rereads_total"))
     add_entry(report, "record dropped before the ingest stage (re-read)", 1, [acc])
     assert acc["rereads"] == 1, acc
     assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc
@@ -288,26 +296,9 @@ def test_bytopic_record_dropped_holds_its_windows_until_reread(broker, workers, 
     record missing) injected: the aggregation stage never receives one by-topic record of `_all` and it is never
     acknowledged, while the records after it (watermark ticks included) arrive. The stage holds that partition's
     windows, the partition is re-read from the hole, and the windows close with every post."""
-    s = fresh(broker)
-    posts = make_posts(80, seed=13, prefix="db-")
-    produce_raw(s.bootstrap_servers, s.topic_raw, [*posts, closer()])
-    with Timer() as t:
-        w = workers(s, env_extra={"MONITOR_FAULT_DROP_BYTOPIC_KEY": "_all", "MONITOR_INGEST_STALL_S": "5"})
-        ids = {pid for pid, _ in posts} | {"closer-zz-closer"}
-        assert wait_until(lambda: ids <= {r["value"]["id"] for r in read_all(s.bootstrap_servers, s.topic_scored)},
-                          120), w.log.read_text()[-3000:]
-        scored = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_scored)]
-        keys = {(tp, v["event_ms"] // 60_000 * 60_000) for v in scored for tp in v["topics"] if tp != "zz-closer"}
-        assert wait_until(lambda: keys <= {(x["value"]["topic"], x["value"]["start_ms"])
-                                           for x in read_all(s.bootstrap_servers, s.topic_windows)}, 60), \
-            w.log.read_text()[-3000:]
-    log = w.log.read_text()
+    log, acc = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_BYTOPIC_KEY": "_all"}, 80, 13, "db-",
+                                   "monitor_aggregate_rereads_total")
     assert "fault injection: dropped by-topic record" in log and "holding its windows" in log, log[-3000:]
-    windows = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows)]
-    acc = account(list(ids), scored, [], windows, skip_topics=["zz-closer"])
-    acc["duration"] = t.seconds
-    acc["rereads"] = sum(float(line.split()[-1]) for line in w.metrics().splitlines()
-                         if line.startswith("monitor_aggregate_rereads_total"))
     add_entry(report, "by-topic record dropped before the aggregation stage (held, re-read)", 1, [acc])
     assert acc["rereads"] >= 1, acc
     assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc

@@ -32,6 +32,8 @@ from monitor.config import Settings
 from monitor.detect.stage import DetectStage
 from monitor.ingest.stage import IngestStage
 from monitor.metrics import Metrics
+from monitor.ordered_stream import OrderedStream
+from monitor.ordering import OrderGate
 from monitor.outbox import Outbox
 from monitor.score.base import Scorer
 
@@ -114,7 +116,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     aggregate_stage = AggregateStage(settings, metrics, outbox, state_table)
     detect_stage = DetectStage(settings, metrics, outbox, detector_table)
     aggregate_stage.committed_of = lambda p: _committed(app, bytopic_name(settings), p)
-    holder: dict[str, Any] = {"assigned": 0, "ingest": ingest_stage, "aggregate": aggregate_stage}
+    holder: dict[str, Any] = {"assigned": 0, "ingest": ingest_stage, "aggregate": aggregate_stage, "ordered": {}}
     app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
     metrics.build_info.info({"version": __version__})
 
@@ -137,6 +139,8 @@ def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest
         ingest_stage.progress.assign(raw, time.monotonic())
         holder["aggregate"].progress.assign({tp.partition for tp in assigned if tp.topic == bytopic_name(settings)},
                                             time.monotonic())
+        for ordered in holder["ordered"].values():
+            ordered.gate.assign({tp.partition for tp in assigned if tp.topic == ordered.topic})
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001
@@ -209,23 +213,43 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
 
         await silences_io.follow(settings, detect_stage.silences, metrics.silences.set)
 
+    detect_in = _ordered(app, settings, metrics, "detect", settings.topic_windows)
+
+    @app.timer(settings.lag_interval_s)
+    async def ordered_holes() -> None:
+        for ordered in list(app.monitor_state["ordered"].values()):  # type: ignore[attr-defined]
+            await ordered.poll(app)
+
+    detect_in.handle = lambda ev: detect_stage.on_window(ev.value)
+
     @app.agent(windows_topic)
     async def detect(stream: Any) -> None:
-        async for w in stream:
-            await detect_stage.on_window(w)
+        async for event in stream.events():
+            await detect_in.on_event(event)
 
     if settings.webhooks:
         from monitor.alert.stage import DeliverStage
 
         deliver_stage = DeliverStage(settings, metrics, outbox)
+        deliver_in = _ordered(app, settings, metrics, "deliver", settings.topic_alerts)
 
         @app.agent(alerts_topic)
         async def notify(stream: Any) -> None:
             import aiohttp
 
             async with aiohttp.ClientSession() as session:
+                deliver_in.handle = lambda ev: deliver_stage.on_alert(session, ev.value, ev.message)
                 async for event in stream.events():
-                    await deliver_stage.on_alert(session, event.value, event.message)
+                    await deliver_in.on_event(event)
+
+
+def _ordered(app: faust.App, settings: Settings, metrics: Metrics, stage: str, topic: str) -> OrderedStream:
+    """The windows / alerts agents take their records in offset order, with a hole hold (monitor.ordering)."""
+    ordered = OrderedStream(stage, topic, OrderGate(settings.ingest_stall_s, 2 * settings.ingest_stall_s),
+                            lambda p: _committed(app, topic, p), metrics)
+    ordered.fault_drop_first = settings.fault_drop_ordered_stage == stage
+    app.monitor_state["ordered"][stage] = ordered  # type: ignore[attr-defined]  # rebalance + hole timer
+    return ordered
 
 
 def _positions(app: faust.App, topic: str) -> list[tuple[Any, int | None, int | None]]:

@@ -209,6 +209,10 @@ class Settings(BaseModel):
         None, description="Fault injection for the reliability suite: the first by-topic record of this topic is "
         "dropped before the aggregation stage and never acknowledged.")
 
+    fault_drop_ordered_stage: Literal["detect", "deliver"] | None = Field(
+        None, description="Fault injection for the reliability suite: the first record the detection (windows) or "
+        "delivery (alerts) stage receives is dropped before it and never acknowledged.")
+
     @field_validator("detect_scales")
     @classmethod
     def _scales(cls, v: list[int]) -> list[int]:
@@ -287,6 +291,9 @@ class Settings(BaseModel):
             elif ann is bool:
                 data[name] = raw.lower() in ("1", "true", "yes", "on")
             else:
-                data[name] = json.loads(raw)
+                try:
+                    data[name] = json.loads(raw)
+                except ValueError:  # a bare word for a Literal field (MONITOR_TEXT_BACKEND=int8): pydantic checks it
+                    data[name] = raw
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)

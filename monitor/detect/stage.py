@@ -46,6 +46,7 @@ class DetectStage:
     async def on_window(self, w: dict[str, Any]) -> None:
         if w.get("kind") != "tumbling":
             return
+        self.metrics.detect_windows.inc()
         topic = w["topic"]
         state = self.table.get(topic) or {}
         controls = self.controls(topic, int(time.time() * 1000))

@@ -50,6 +50,8 @@ class Metrics:
                                           registry=r)
         self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark of this worker",
                                registry=r)
+        self.detect_windows = Counter("monitor_detect_windows_total",
+                                      "Closed tumbling windows the detectors evaluated (each record once)", registry=r)
         self.alerts = Counter("monitor_alerts_total", "Alert state changes published", ["status"], registry=r)
         self.silences = Gauge("monitor_silences", "Silences this worker holds (from the silences topic, incl. "
                               "expired ones not yet tombstoned)", registry=r)
@@ -103,6 +105,17 @@ class Metrics:
         self.windows_held = Gauge("monitor_windows_held_partitions",
                                   "By-topic partitions whose window closing waits for a record fetched but never "
                                   "delivered to the aggregation stage", registry=r)
+        self.ordered_rereads = Counter("monitor_ordered_rereads_total",
+                                       "Windows/alerts partitions re-read because a record past a missing offset "
+                                       "arrived (the missing record was fetched but never delivered)", ["stage"],
+                                       registry=r)
+        self.ordered_held = Gauge("monitor_ordered_held_partitions",
+                                  "Windows/alerts partitions whose records are held until a missing earlier record "
+                                  "arrives (detection and delivery take a partition's records in order)", ["stage"],
+                                  registry=r)
+        self.ordered_give_ups = Counter("monitor_ordered_give_ups_total",
+                                        "Holes given up on after the re-read brought nothing (offsets that are not "
+                                        "records, a retention jump): the held records went on", ["stage"], registry=r)
         self.topics_folded = Counter("monitor_topics_folded_total",
                                      "Hashtags outside the top-N by volume, counted under the catch-all hashtag topic",
                                      registry=r)

@@ -99,6 +99,19 @@ def overview() -> Any:
                          _q("sum(monitor_inflight_batches)", "in-flight batches"),
                          _q("sum(monitor_encoder_queue_posts)", "posts at the encoders", "B"),
                          _q("sum(monitor_assigned_partitions)", "assigned partitions", "C")))
+    d = d.with_panel(_ts("Re-reads and held partitions (restart nets)", "short",
+                         _q("sum(increase(monitor_ingest_rereads_total[$__rate_interval]))", "raw re-reads"),
+                         _q("sum(increase(monitor_aggregate_rereads_total[$__rate_interval]))", "by-topic re-reads",
+                            "B"),
+                         _q("sum by (stage) (increase(monitor_ordered_rereads_total[$__rate_interval]))",
+                            "{{stage}} re-reads", "C"),
+                         _q("sum(monitor_windows_held_partitions) + sum(monitor_ordered_held_partitions)",
+                            "held partitions", "D"),
+                         _q("sum(increase(monitor_ordered_give_ups_total[$__rate_interval]))", "holes given up",
+                            "E"),
+                         desc="Records fetched but never delivered to a stage (a restart's recovery race) are "
+                              "re-read; a partition waiting for one holds its windows / detection / delivery. "
+                              "Held for minutes or give-ups: read the worker log."))
     d = d.with_row(db.Row("Sources (monitor ingest)"))
     d = d.with_panel(_ts("Posts published by source", "reqps",
                          _q("sum by (source) (rate(monitor_source_posts_total[$__rate_interval]))", "{{source}}"),

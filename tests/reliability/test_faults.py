@@ -173,13 +173,13 @@ def duplicate_deliveries(receiver) -> int:
     return len(receiver.received) - len({(p["fingerprint"], p["status"]) for p in receiver.received})
 
 
-def _alert_run(broker, workers, receiver, hooks_extra=None):
+def _alert_run(broker, workers, receiver, hooks_extra=None, env_extra=None):
     from tests.integration.test_alerts import spike_stream
 
     s = fresh(broker)
     hooks = [{"url": receiver.url, "secret": "k", "format": "raw", "name": "rel", **(hooks_extra or {})}]
     env = {"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
-           "MONITOR_WEBHOOKS": json.dumps(hooks)}
+           "MONITOR_WEBHOOKS": json.dumps(hooks), **(env_extra or {})}
     w = workers(s, env_extra=env)
     stream = spike_stream()
     produce_raw(s.bootstrap_servers, s.topic_raw, [*stream, closer()])
@@ -255,7 +255,7 @@ def test_kill9_after_caught_up_then_one_post(broker, workers, report):
 
 def _dropped_record_run(broker, workers, env: dict, n: int, seed: int, prefix: str, rereads_metric: str):
     """Posts + the closer produced up front, one worker with a fault-injection drop and a 5 s stall: wait until
-    every post is scored and every window closed; return the worker's log and the verifier's account (with the
+    every post is scored and every window closed; return the worker's log, the verifier's account (with the
     re-read count from `rereads_metric`)."""
     s = fresh(broker)
     posts = make_posts(n, seed=seed, prefix=prefix)
@@ -275,7 +275,7 @@ def _dropped_record_run(broker, workers, env: dict, n: int, seed: int, prefix: s
     acc["duration"] = t.seconds
     acc["rereads"] = sum(float(line.split()[-1]) for line in w.metrics().splitlines()
                          if line.startswith(rereads_metric))
-    return w.log.read_text(), acc
+    return w.log.read_text(), acc, windows, w
 
 
 def test_record_dropped_before_the_stage_is_reread(broker, workers, report):
@@ -283,8 +283,8 @@ def test_record_dropped_before_the_stage_is_reread(broker, workers, report):
     closes the last windows) but it never reaches the ingest stage and is never acknowledged (what Faust did to a
     record fetched while its recovery finished). The stage's progress sees a partition whose records it never
     finished and re-reads it: the post is scored, its windows close, the re-read is counted."""
-    log, acc = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_RAW_MARKER": "closer-zz-closer"}, 60, 12,
-                                   "dr-", "monitor_ingest_rereads_total")
+    log, acc, _, _ = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_RAW_MARKER": "closer-zz-closer"},
+                                         60, 12, "dr-", "monitor_ingest_rereads_total")
     assert "fault injection: dropped raw record" in log and "re-reading from offset" in log, log[-3000:]
     add_entry(report, "record dropped before the ingest stage (re-read)", 1, [acc])
     assert acc["rereads"] == 1, acc
@@ -296,9 +296,59 @@ def test_bytopic_record_dropped_holds_its_windows_until_reread(broker, workers, 
     record missing) injected: the aggregation stage never receives one by-topic record of `_all` and it is never
     acknowledged, while the records after it (watermark ticks included) arrive. The stage holds that partition's
     windows, the partition is re-read from the hole, and the windows close with every post."""
-    log, acc = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_BYTOPIC_KEY": "_all"}, 80, 13, "db-",
-                                   "monitor_aggregate_rereads_total")
+    log, acc, _, _ = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_BYTOPIC_KEY": "_all"}, 80, 13,
+                                         "db-", "monitor_aggregate_rereads_total")
     assert "fault injection: dropped by-topic record" in log and "holding its windows" in log, log[-3000:]
     add_entry(report, "by-topic record dropped before the aggregation stage (held, re-read)", 1, [acc])
     assert acc["rereads"] >= 1, acc
+    assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc
+
+
+def _metric(w, name: str) -> float:
+    return sum(float(line.split()[-1]) for line in w.metrics().splitlines() if line.startswith(name))
+
+
+def test_alert_record_dropped_before_delivery_is_reread_in_order(broker, workers, report):
+    """The crash race on the alerts topic, injected: the delivery stage never receives the firing alert and it is
+    never acknowledged (what Faust did to a record fetched while a restart's recovery finished). The delivery
+    stage takes a partition's alerts in offset order: the resolved one is held, the partition re-read from the
+    missing offset, and the webhook gets firing, then resolved."""
+    from monitor.alert.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(secret="k")
+    with Timer() as t:
+        s, w, n = _alert_run(broker, workers, receiver, env_extra={"MONITOR_FAULT_DROP_ORDERED_STAGE": "deliver",
+                                                                   "MONITOR_INGEST_STALL_S": "5"})
+        assert wait_until(lambda: len(read_all(s.bootstrap_servers, s.topic_alerts)) >= 2, 120), w.log
+        alerts = [(r["value"]["fingerprint"], r["value"]["status"]) for r in read_all(s.bootstrap_servers,
+                                                                                     s.topic_alerts)]
+        got = wait_until(lambda: {(p["fingerprint"], p["status"]) for p in receiver.received} >= set(alerts), 90)
+    receiver.close()
+    log = w.log.read_text()
+    delivered = [(p["fingerprint"], p["status"]) for p in receiver.received]
+    rereads = _metric(w, 'monitor_ordered_rereads_total{stage="deliver"}')
+    report.append({"name": "alert record dropped before delivery (held, re-read)", "trials": 1,
+                   "produced": len(alerts), "lost": len(set(alerts) - set(delivered)),
+                   "double_counted": duplicate_deliveries(receiver), "dlq": 0, "duration": t.seconds,
+                   "rereads_per_trial": [rereads], "missed_in_windows": None})  # alerts only
+    assert "fault injection: dropped deliver record" in log, log[-3000:]
+    assert got, (alerts, delivered, log[-3000:])
+    assert [d for d in delivered if d in alerts] == alerts  # in the order they were published
+    assert rereads >= 1
+
+
+def test_window_record_dropped_before_detection_is_reread_in_order(broker, workers, report):
+    """The same on the windows topic: the detection stage never receives the first closed window. It holds the
+    windows after it, the partition is re-read, and every tumbling window on the topic is evaluated exactly once."""
+    log, acc, s_windows, w = _dropped_record_run(broker, workers, {"MONITOR_FAULT_DROP_ORDERED_STAGE": "detect"},
+                                                 60, 14, "dw-", 'monitor_ordered_rereads_total{stage="detect"}')
+    tumbling = sum(1 for x in s_windows if x["kind"] == "tumbling")
+    assert wait_until(lambda: _metric(w, "monitor_detect_windows_total") >= tumbling, 30)
+    evaluated = _metric(w, "monitor_detect_windows_total")
+    acc["rereads"] = _metric(w, 'monitor_ordered_rereads_total{stage="detect"}')  # after the held windows went on
+    acc["windows_evaluated"], acc["tumbling_windows"] = evaluated, tumbling
+    add_entry(report, "window record dropped before detection (held, re-read)", 1, [acc])
+    assert "fault injection: dropped detect record" in log, log[-3000:]
+    assert acc["rereads"] >= 1, acc
+    assert evaluated == tumbling, acc
     assert acc["lost"] == 0 and acc["double_counted"] == 0 and acc["missed_in_windows"] == 0, acc

@@ -52,3 +52,12 @@ def test_topic_overrides_from_yaml_reach_the_detect_stage(tmp_path):
         Settings.load(bad, env={})
     with pytest.raises(ValueError, match="sensitivity"):
         Settings.load(None, env={}, topic_overrides={"$X": {"sensitivity": 0}})
+
+
+def test_literal_fields_take_a_bare_word_from_the_environment_and_reject_others() -> None:
+    import pydantic
+
+    s = Settings.load(None, env={"MONITOR_TEXT_BACKEND": "int8", "MONITOR_FAULT_DROP_ORDERED_STAGE": "deliver"})
+    assert s.text_backend == "int8" and s.fault_drop_ordered_stage == "deliver"
+    with pytest.raises(pydantic.ValidationError):
+        Settings.load(None, env={"MONITOR_TEXT_BACKEND": "int4"})

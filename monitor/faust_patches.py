@@ -1,7 +1,8 @@
-"""Two targeted fixes to Faust's consumer (faust-streaming 0.15), installed by `build_app`.
+"""Three targeted fixes to Faust's consumer (faust-streaming 0.15), installed by `build_app`.
 
 1. A partition without a committed offset is read from its beginning (below).
 2. A commit never passes a record that was not processed (`new_offset`, further down).
+3. Records fetched before a seek are not delivered after it, and cannot move the read offset (`stale_after_seek`).
 
 After an assignment Faust resumes the stream partitions and lets its fetcher run *before* it seeks them to their
 committed offsets (`Recovery.on_recovery_completed`: `resume_partitions` then `perform_seek`), and aiokafka's
@@ -53,6 +54,109 @@ async def _seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None
     return committed
 
 
+# --- 3. records fetched before a seek -------------------------------------------------------------------------
+# Faust's fetch loop (`Consumer._drain_messages`) delivers a fetched batch record by record, awaiting each delivery,
+# and then sets the partition's read offset to the record's offset; records below the read offset are dropped
+# ("DROPPED MESSAGE ROFF"). A seek (after every assignment: `perform_seek` to the committed offsets; the stages'
+# re-reads) that runs while a batch fetched *before* it is being delivered lets that loop go on delivering the old
+# batch and overwrite the read offset the seek set: the records the seek fetches again below that offset are
+# dropped for good, the record at the committed offset included, while a later one is delivered. Seen after
+# restarts on every topic: a pending alert at offset 0 skipped while offset 1 was delivered
+# (tests/integration/test_alerts.py::test_pending_delivery_survives_worker_crash), a by-topic record at the
+# committed offset never counted (test_crash.py). The fix counts seeks per partition (before and after each seek),
+# remembers the counts when a batch is fetched, and for a partition sought since: skips the batch's remaining
+# records (the seek fetches them again) and ignores the fetch loop's read-offset write.
+
+SEEKS: dict[Any, int] = {}  # tp -> seeks started + finished (odd while one is in flight)
+_fetched_at: dict[str, dict[Any, int]] = {"seeks": {}}  # SEEKS when the batch being delivered was fetched
+STALE_SKIPPED: dict[str, int] = {"records": 0}
+
+
+def _bump(tps: Any) -> None:
+    for tp in tps:
+        SEEKS[tp] = SEEKS.get(tp, 0) + 1
+
+
+def stale_after_seek(tp: Any) -> bool:
+    """A record of `tp` from the batch being delivered was fetched before a seek of `tp` (or during one)."""
+    now = SEEKS.get(tp, 0)
+    return now != _fetched_at["seeks"].get(tp, 0) or now % 2 == 1
+
+
+class ReadOffsets(dict):  # type: ignore[type-arg]
+    """Faust's `Consumer._read_offset` (a defaultdict(None)) that ignores the fetch loop's write for a record
+    fetched before a seek of its stream partition. Seeks write through `dict.update` / `force`, not `[]=`."""
+
+    def __missing__(self, key: Any) -> None:
+        return None
+
+    def __setitem__(self, tp: Any, offset: Any) -> None:
+        if offset is not None and _is_stream_tp(getattr(tp, "topic", "")) and stale_after_seek(tp):
+            return
+        super().__setitem__(tp, offset)
+
+    def force(self, tp: Any, offset: Any) -> None:
+        super().__setitem__(tp, offset)
+
+
+FAUST: dict[str, Any] = {}  # Faust's own methods, before the patches (tests compare)
+
+
+def _install_seek_guard() -> None:
+    from faust.transport.consumer import Consumer, ensure_TP
+
+    FAUST.update(__init__=Consumer.__init__, _wait_next_records=Consumer._wait_next_records,  # noqa: SLF001
+                 getmany=Consumer.getmany, seek=Consumer.seek, perform_seek=Consumer.perform_seek)
+    faust_init = Consumer.__init__
+    faust_wait_next_records = Consumer._wait_next_records  # noqa: SLF001
+    faust_getmany = Consumer.getmany
+    faust_perform_seek = Consumer.perform_seek
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        faust_init(self, *args, **kwargs)
+        self._read_offset = ReadOffsets()
+
+    async def _wait_next_records(self: Any, timeout: float) -> Any:
+        result = await faust_wait_next_records(self, timeout)
+        _fetched_at["seeks"] = dict(SEEKS)
+        return result
+
+    async def getmany(self: Any, timeout: float) -> Any:
+        skipped: dict[Any, int] = {}
+        async for tp, message in faust_getmany(self, timeout):
+            if _is_stream_tp(tp.topic) and stale_after_seek(tp):
+                skipped[tp] = skipped.get(tp, 0) + 1
+                continue
+            yield tp, message
+        if skipped:
+            STALE_SKIPPED["records"] += sum(skipped.values())
+            log.info("skipped %s record(s) fetched before a seek (fetched again from the new position)",
+                     ", ".join(f"{tp.topic}:{tp.partition} x{n}" for tp, n in sorted(skipped.items())))
+
+    async def seek(self: Any, partition: Any, offset: int) -> None:
+        tp = ensure_TP(partition)
+        _bump([tp])
+        try:
+            await self._seek(tp, offset)
+            self._read_offset.force(tp, offset if offset else None)
+        finally:
+            _bump([tp])
+
+    async def perform_seek(self: Any) -> None:
+        tps = [tp for tp in self.assignment() if _is_stream_tp(tp.topic)]
+        _bump(tps)
+        try:
+            await faust_perform_seek(self)
+        finally:
+            _bump(tps)
+
+    Consumer.__init__ = __init__  # type: ignore[method-assign]
+    Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]  # noqa: SLF001
+    Consumer.getmany = getmany  # type: ignore[method-assign]
+    Consumer.seek = seek  # type: ignore[method-assign]
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+
+
 def install(head_wait_s: float = 30.0) -> None:
     """Install the fixes (once per process). `head_wait_s`: how long a commit waits for the record at the
     committed offset before it passes it (see `new_offset`)."""
@@ -74,6 +178,7 @@ def install(head_wait_s: float = 30.0) -> None:
         return new_offset(self, tp, faust_new_offset)
 
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]  # noqa: SLF001
+    _install_seek_guard()
     _installed = True
 
 

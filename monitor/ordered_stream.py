@@ -42,12 +42,16 @@ class OrderedStream:
             return
         verdict, groups = self.gate.offer(msg.partition, msg.offset, event, self.start_of(msg.partition),
                                           time.monotonic())
-        if verdict == "duplicate":
-            return
-        msg.incref()  # acknowledged once its handler ran
+        if verdict != "duplicate":
+            msg.incref()  # acknowledged once its handler ran (a plain duplicate: by the stream, at once)
         if verdict == "held" and len(self.gate.parts[msg.partition].held) == 1:
-            log.warning("%s partition %d: offset %d arrived before offset %s: holding it until the missing record "
-                        "arrives", self.stage, msg.partition, msg.offset, self.gate.holes().get(msg.partition))
+            missing = self.gate.holes().get(msg.partition)
+            if missing is None:
+                log.info("%s partition %d: offset %d arrived before the committed offset was known: held until it "
+                         "is", self.stage, msg.partition, msg.offset)
+            else:
+                log.warning("%s partition %d: offset %d arrived before offset %d: holding it until the missing "
+                            "record arrives", self.stage, msg.partition, msg.offset, missing)
         await self._run(groups)
         self.metrics.ordered_held.labels(self.stage).set(len(self.gate.holes()))
 

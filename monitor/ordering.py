@@ -57,18 +57,18 @@ class OrderGate:
         """One record arrived. `start`: the partition's committed offset (None while unknown). Returns the verdict
         and the groups released now, in offset order (each group: the record, then duplicate copies to ack)."""
         part = self.parts.setdefault(partition, _Part())
-        self._place(part, start, now)
+        placed = self._place(part, start, now)  # records held until the start was known may go now
         if part.expected is not None and offset < part.expected:
-            return "duplicate", []
+            return "duplicate", placed
         if offset in part.held:
             part.held[offset].append(item)
-            return "duplicate_of_held", []
+            return "duplicate_of_held", placed
         part.held[offset] = [item]
         released = part.drain()
         if released:
             part.moved = now
         self._hole(part, now, moved=bool(released))
-        return ("release" if released else "held"), released
+        return ("release" if released else "held"), placed + released
 
     def poll(self, start_of: Any, highwater_of: Any, now: float, busy: bool = False
              ) -> tuple[list[tuple[int, int]], list[list[Any]], list[int]]:

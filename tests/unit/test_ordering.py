@@ -107,3 +107,13 @@ def test_a_commit_past_the_next_offset_moves_it() -> None:
     g.offer(0, 10, "a", 10, 0.0)
     g.poll({0: 15}.get, NOHW, 50.0)  # faust_patches committed past 11..14 after its head wait
     assert g.offer(0, 15, "f", 15, 51.0) == ("release", [["f"]])
+
+
+def test_a_copy_arriving_once_the_start_is_known_releases_the_held_original() -> None:
+    """Seen in a loop run: offset 0 delivered before the consumer's seek (start unknown: held), then fetched again
+    after it; the copy is a duplicate, but the held original must go to the stage (it was never handled)."""
+    g = OrderGate()
+    assert g.offer(0, 0, "early", None, 0.0) == ("held", [])
+    verdict, released = g.offer(0, 0, "refetched", 0, 0.5)
+    assert verdict == "duplicate" and released == [["early"]]
+    assert g.offer(0, 1, "next", 0, 0.6) == ("release", [["next"]])

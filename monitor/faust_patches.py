@@ -105,12 +105,13 @@ FAUST: dict[str, Any] = {}  # Faust's own methods, before the patches (tests com
 def _install_seek_guard() -> None:
     from faust.transport.consumer import Consumer, ensure_TP
 
-    FAUST.update(__init__=Consumer.__init__, _wait_next_records=Consumer._wait_next_records,  # noqa: SLF001
-                 getmany=Consumer.getmany, seek=Consumer.seek, perform_seek=Consumer.perform_seek)
-    faust_init = Consumer.__init__
-    faust_wait_next_records = Consumer._wait_next_records  # noqa: SLF001
-    faust_getmany = Consumer.getmany
-    faust_perform_seek = Consumer.perform_seek
+    if not FAUST:
+        FAUST.update(__init__=Consumer.__init__, _wait_next_records=Consumer._wait_next_records,  # noqa: SLF001
+                     getmany=Consumer.getmany, seek=Consumer.seek, perform_seek=Consumer.perform_seek)
+    faust_init = FAUST["__init__"]
+    faust_wait_next_records = FAUST["_wait_next_records"]
+    faust_getmany = FAUST["getmany"]
+    faust_perform_seek = FAUST["perform_seek"]
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         faust_init(self, *args, **kwargs)

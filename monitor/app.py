@@ -218,7 +218,10 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
     @app.timer(settings.lag_interval_s)
     async def ordered_holes() -> None:
         for ordered in list(app.monitor_state["ordered"].values()):  # type: ignore[attr-defined]
-            await ordered.poll(app)
+            try:
+                await ordered.poll(app)
+            except Exception as exc:  # noqa: BLE001 - a probe never takes the worker down (retried next tick)
+                log.warning("%s: hole poll failed: %s", ordered.stage, exc)
 
     detect_in.handle = lambda ev: detect_stage.on_window(ev.value)
 
@@ -245,10 +248,11 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
 
 def _ordered(app: faust.App, settings: Settings, metrics: Metrics, stage: str, topic: str) -> OrderedStream:
     """The windows / alerts agents take their records in offset order, with a hole hold (monitor.ordering)."""
-    ordered = OrderedStream(stage, topic, OrderGate(settings.ingest_stall_s, 2 * settings.ingest_stall_s),
+    ordered = OrderedStream(stage, topic, OrderGate(settings.ingest_stall_s, 4 * settings.ingest_stall_s),
                             lambda p: _committed(app, topic, p), metrics)
     ordered.fault_drop_first = settings.fault_drop_ordered_stage == stage
     app.monitor_state["ordered"][stage] = ordered  # type: ignore[attr-defined]  # rebalance + hole timer
+    faust_patches.BEFORE_WAIT_EMPTY[stage] = ordered.release_held
     return ordered
 
 

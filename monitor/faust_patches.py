@@ -58,29 +58,39 @@ async def _seek_to_committed_or_beginning(consumer: Any) -> dict[Any, int | None
 # Faust's fetch loop (`Consumer._drain_messages`) delivers a fetched batch record by record, awaiting each delivery,
 # and then sets the partition's read offset to the record's offset; records below the read offset are dropped
 # ("DROPPED MESSAGE ROFF"). A seek (after every assignment: `perform_seek` to the committed offsets; the stages'
-# re-reads) that runs while a batch fetched *before* it is being delivered lets that loop go on delivering the old
-# batch and overwrite the read offset the seek set: the records the seek fetches again below that offset are
-# dropped for good, the record at the committed offset included, while a later one is delivered. Seen after
-# restarts on every topic: a pending alert at offset 0 skipped while offset 1 was delivered
-# (tests/integration/test_alerts.py::test_pending_delivery_survives_worker_crash), a by-topic record at the
-# committed offset never counted (test_crash.py). The fix counts seeks per partition (before and after each seek),
-# remembers the counts when a batch is fetched, and for a partition sought since: skips the batch's remaining
-# records (the seek fetches them again) and ignores the fetch loop's read-offset write.
+# re-reads) that completes while a batch fetched *before* it is being delivered lets that loop go on delivering the
+# old batch and overwrite the read offset the seek set: the records the seek fetches again below that offset are
+# dropped for good, the record at the committed offset included (e.g. delivered while the streams still skipped
+# records during recovery), while a later one is delivered. Seen after restarts on every topic: a pending alert at
+# offset 0 skipped while offset 1 was delivered (test_pending_delivery_survives_worker_crash), a by-topic record
+# at the committed offset never counted (test_crash.py).
+#
+# The fix counts completed seeks per partition and remembers the counts when a fetch *starts*. Records of a
+# partition sought since their fetch started are not delivered and their read-offset write is ignored. Such a
+# batch may also be data fetched *after* the seek (the fetch straddled it); then the consumer's position is
+# already past the skipped records, so the partition is sought again to the seek's target unless the batch
+# started below it (data from before the seek, which the seek already rewound). A re-seek costs duplicates,
+# never a loss; it happens only for a batch that straddles a seek (assignments, re-reads).
 
-SEEKS: dict[Any, int] = {}  # tp -> seeks started + finished (odd while one is in flight)
-_fetched_at: dict[str, dict[Any, int]] = {"seeks": {}}  # SEEKS when the batch being delivered was fetched
-STALE_SKIPPED: dict[str, int] = {"records": 0}
+SEEKS: dict[Any, int] = {}  # tp -> completed seeks
+TARGETS: dict[Any, int | None] = {}  # tp -> offset of the last completed seek (None: its beginning, unknown)
+_fetch: dict[str, Any] = {"seeks": {}, "first": {}}  # SEEKS when the batch being delivered was fetched; 1st offsets
+STALE_SKIPPED: dict[str, int] = {"records": 0, "reseeks": 0}
+FAUST: dict[str, Any] = {}  # Faust's own methods, before the patches (tests compare)
+# called with the consumer before Faust waits for every delivered record to be acknowledged (rebalance, shutdown):
+# stages that hold records on purpose let them go (monitor.ordered_stream)
+BEFORE_WAIT_EMPTY: dict[str, Callable[[Any], None]] = {}
 
 
-def _bump(tps: Any) -> None:
+def _sought(tps: Any, targets: dict[Any, int | None]) -> None:
     for tp in tps:
         SEEKS[tp] = SEEKS.get(tp, 0) + 1
+        TARGETS[tp] = targets.get(tp)
 
 
 def stale_after_seek(tp: Any) -> bool:
-    """A record of `tp` from the batch being delivered was fetched before a seek of `tp` (or during one)."""
-    now = SEEKS.get(tp, 0)
-    return now != _fetched_at["seeks"].get(tp, 0) or now % 2 == 1
+    """The batch being delivered was fetched before a seek of `tp` completed."""
+    return SEEKS.get(tp, 0) != _fetch["seeks"].get(tp, 0)
 
 
 class ReadOffsets(dict):  # type: ignore[type-arg]
@@ -99,9 +109,6 @@ class ReadOffsets(dict):  # type: ignore[type-arg]
         super().__setitem__(tp, offset)
 
 
-FAUST: dict[str, Any] = {}  # Faust's own methods, before the patches (tests compare)
-
-
 def _install_seek_guard() -> None:
     from faust.transport.consumer import Consumer, ensure_TP
 
@@ -118,39 +125,60 @@ def _install_seek_guard() -> None:
         self._read_offset = ReadOffsets()
 
     async def _wait_next_records(self: Any, timeout: float) -> Any:
+        before = dict(SEEKS)
         result = await faust_wait_next_records(self, timeout)
-        _fetched_at["seeks"] = dict(SEEKS)
+        _fetch["seeks"], _fetch["first"] = before, {}
         return result
 
     async def getmany(self: Any, timeout: float) -> Any:
         skipped: dict[Any, int] = {}
         async for tp, message in faust_getmany(self, timeout):
+            _fetch["first"].setdefault(tp, message.offset)
             if _is_stream_tp(tp.topic) and stale_after_seek(tp):
                 skipped[tp] = skipped.get(tp, 0) + 1
                 continue
             yield tp, message
         if skipped:
             STALE_SKIPPED["records"] += sum(skipped.values())
-            log.info("skipped %s record(s) fetched before a seek (fetched again from the new position)",
-                     ", ".join(f"{tp.topic}:{tp.partition} x{n}" for tp, n in sorted(skipped.items())))
+            again = [tp for tp in skipped if TARGETS.get(tp) is None or _fetch["first"][tp] >= TARGETS[tp]]
+            log.info("skipped %s record(s) fetched before a seek%s", ", ".join(
+                f"{tp.topic}:{tp.partition} x{n}" for tp, n in sorted(skipped.items())),
+                f"; seeking {len(again)} partition(s) to the seek's target again" if again else "")
+            for tp in again:  # the batch may be data fetched after the seek: rewind to where the seek went
+                STALE_SKIPPED["reseeks"] += 1
+                target = TARGETS.get(tp)
+                if target is None:
+                    await self.seek_to_beginning(tp)
+                    _sought([tp], {})
+                else:
+                    await self.seek(tp, target)
 
     async def seek(self: Any, partition: Any, offset: int) -> None:
         tp = ensure_TP(partition)
-        _bump([tp])
-        try:
-            await self._seek(tp, offset)
-            self._read_offset.force(tp, offset if offset else None)
-        finally:
-            _bump([tp])
+        await self._seek(tp, offset)
+        self._read_offset.force(tp, offset if offset else None)
+        _sought([tp], {tp: offset})  # same step as the read-offset write: no fetch can run in between
 
     async def perform_seek(self: Any) -> None:
+        await faust_perform_seek(self)
         tps = [tp for tp in self.assignment() if _is_stream_tp(tp.topic)]
-        _bump(tps)
-        try:
-            await faust_perform_seek(self)
-        finally:
-            _bump(tps)
+        targets = {tp: dict.get(self._read_offset, tp) for tp in tps}
+        for tp in tps:
+            if targets[tp] is None:  # never committed: sought to its beginning
+                targets[tp] = START_OFFSETS.get((tp.topic, tp.partition))
+        _sought(tps, targets)
 
+    faust_wait_empty = FAUST.setdefault("wait_empty", Consumer.wait_empty)
+
+    async def wait_empty(self: Any) -> None:
+        for hook in list(BEFORE_WAIT_EMPTY.values()):
+            try:
+                hook(self)
+            except Exception as exc:  # noqa: BLE001 - a hook never blocks a rebalance
+                log.warning("wait_empty hook failed: %s", exc)
+        await faust_wait_empty(self)
+
+    Consumer.wait_empty = wait_empty  # type: ignore[method-assign]
     Consumer.__init__ = __init__  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]  # noqa: SLF001
     Consumer.getmany = getmany  # type: ignore[method-assign]

@@ -4,7 +4,8 @@ Used by the detection (windows topic) and delivery (alerts topic) agents. Every 
 `incref`-ed so the stream's automatic acknowledgement does not release it; it is acknowledged after its handler
 ran (a duplicate copy with it). A held event therefore stays uncommitted: a kill -9 re-delivers it. Holes are
 polled from the consumer-lag timer: a re-read seeks the partition back to the missing offset; a give-up releases
-what was held (on a task, under the same lock as the agent, so a partition's records never run concurrently).
+what was held (under the same lock as the agent, so a partition's records never run concurrently). Before Faust
+waits for every delivered record to be acknowledged (rebalance, shutdown), held records are let go unacknowledged.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class OrderedStream:
         self.metrics = metrics
         self.handle: Callable[[Any], Awaitable[None]] | None = None  # set by the agent (it may own a session)
         self.lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.fault_drop_first = False  # tests: the first record this stage receives is dropped, unacknowledged
 
     async def on_event(self, event: Any) -> None:
@@ -44,6 +44,10 @@ class OrderedStream:
                                           time.monotonic())
         if verdict != "duplicate":
             msg.incref()  # acknowledged once its handler ran (a plain duplicate: by the stream, at once)
+        if verdict == "late":
+            log.warning("%s partition %d: offset %d arrived after its hole was given up: handled late, out of "
+                        "order", self.stage, msg.partition, msg.offset)
+            self.metrics.ordered_late.labels(self.stage).inc()
         if verdict == "held" and len(self.gate.parts[msg.partition].held) == 1:
             missing = self.gate.holes().get(msg.partition)
             if missing is None:
@@ -93,8 +97,20 @@ class OrderedStream:
             log.warning("%s partition %d: a missing record never came after %.0f s: the held records go on "
                         "(offsets that are not records, or gone)", self.stage, p, self.gate.give_up_s)
             self.metrics.ordered_give_ups.labels(self.stage).inc()
-        if released:
-            task = asyncio.ensure_future(self._run(released))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        await self._run(released)  # inline: the lock queues it before any record the agent offers next
         self.metrics.ordered_held.labels(self.stage).set(len(self.gate.holes()))
+
+    def release_held(self, consumer: Any) -> None:
+        """Before Faust waits for every delivered record to be acknowledged (a rebalance, shutdown): drop the held
+        records unacknowledged, so that wait never waits for a hole. Their offsets stay uncommitted (they were
+        never acknowledged); whoever owns the partition next reads them again from the committed offset."""
+        dropped = 0
+        for part in self.gate.parts.values():
+            for group in part.held.values():
+                for ev in group:
+                    consumer._unacked_messages.discard(ev.message)  # noqa: SLF001 - Faust's own
+                    dropped += 1
+        self.gate.parts.clear()
+        if dropped:
+            log.info("%s: %d held record(s) left unacknowledged for the next owner", self.stage, dropped)
+        self.metrics.ordered_held.labels(self.stage).set(0)

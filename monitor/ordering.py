@@ -9,8 +9,10 @@ later record of the same partition may arrive while an earlier one never does. T
 * releases records in offset order, starting at the partition's committed offset (the next record to read);
 * **holds** a record that arrives past a missing offset (its event stays unacknowledged, so no commit passes it);
 * asks for a **re-read** from the missing offset once a hole has been open `stall_s` (one per hole);
+* asks again every `stall_s` while the hole stays open;
 * **gives up** on a hole open `give_up_s` (offsets that are not records, a retention jump) and releases what it
-  held, in order, with a warning;
+  held, in order, with a warning; a missing record that still arrives after that is released late (never
+  dropped: the stage sees it out of order, counted by the adapter);
 * drops duplicates (offsets below the next one, e.g. a re-read), returning the copies of held records so the
   adapter keeps them unacknowledged until the original is released.
 
@@ -22,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Verdict = Literal["release", "held", "duplicate", "duplicate_of_held"]
+Verdict = Literal["release", "held", "duplicate", "duplicate_of_held", "late"]
+MAX_GIVEN_UP = 10_000  # offsets remembered per give-up (a larger jump is a retention jump, not late records)
 
 
 @dataclass
@@ -31,7 +34,9 @@ class _Part:
     held: dict[int, list[Any]] = field(default_factory=dict)  # offset -> [item, duplicate copies...]
     hole_since: float | None = None
     reread_at: int | None = None
+    reread_time: float = 0.0
     moved: float = 0.0  # when the next offset last moved (or was placed)
+    given_up: set[int] = field(default_factory=set)  # offsets passed by a give-up, not seen since
 
     def drain(self) -> list[list[Any]]:
         out = []
@@ -59,6 +64,9 @@ class OrderGate:
         part = self.parts.setdefault(partition, _Part())
         placed = self._place(part, start, now)  # records held until the start was known may go now
         if part.expected is not None and offset < part.expected:
+            if offset in part.given_up:
+                part.given_up.discard(offset)
+                return "late", placed + [[item]]
             return "duplicate", placed
         if offset in part.held:
             part.held[offset].append(item)
@@ -98,14 +106,20 @@ class OrderGate:
                 continue
             waited = now - part.hole_since
             if waited >= self.give_up_s:
-                part.expected = min(part.held)
+                first = min(part.held)
+                if part.expected is not None and first - part.expected <= MAX_GIVEN_UP:
+                    part.given_up |= set(range(part.expected, first))
+                    if len(part.given_up) > MAX_GIVEN_UP:
+                        part.given_up = set(sorted(part.given_up)[-MAX_GIVEN_UP:])
+                part.expected = first
                 released.extend(part.drain())
                 part.reread_at = None
                 part.moved = now
                 gave_up.append(p)
                 self._hole(part, now, moved=True)
-            elif waited >= self.stall_s and part.expected is not None and part.reread_at != part.expected:
-                part.reread_at = part.expected
+            elif waited >= self.stall_s and part.expected is not None and (
+                    part.reread_at != part.expected or now - part.reread_time >= self.stall_s):
+                part.reread_at, part.reread_time = part.expected, now
                 rereads.append((p, part.expected))
         return rereads, released, gave_up
 

@@ -113,6 +113,9 @@ class Metrics:
                                   "Windows/alerts partitions whose records are held until a missing earlier record "
                                   "arrives (detection and delivery take a partition's records in order)", ["stage"],
                                   registry=r)
+        self.ordered_late = Counter("monitor_ordered_late_total",
+                                    "Windows/alerts records that arrived after their hole was given up (handled late, "
+                                    "out of order)", ["stage"], registry=r)
         self.ordered_give_ups = Counter("monitor_ordered_give_ups_total",
                                         "Holes given up on after the re-read brought nothing (offsets that are not "
                                         "records, a retention jump): the held records went on", ["stage"], registry=r)

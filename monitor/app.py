@@ -140,7 +140,7 @@ def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest
         holder["aggregate"].progress.assign({tp.partition for tp in assigned if tp.topic == bytopic_name(settings)},
                                             time.monotonic())
         for ordered in holder["ordered"].values():
-            ordered.gate.assign({tp.partition for tp in assigned if tp.topic == ordered.topic})
+            ordered.gate.assign({tp.partition for tp in assigned if tp.topic == ordered.topic}, time.monotonic())
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:  # noqa: ARG001

@@ -52,10 +52,11 @@ class OrderGate:
         self.give_up_s = give_up_s
         self.parts: dict[int, _Part] = {}
 
-    def assign(self, partitions: set[int]) -> None:
+    def assign(self, partitions: set[int], now: float = 0.0) -> None:
         """A new assignment: partitions kept keep their state; a revoked partition's held records are dropped
-        (unacknowledged: its new owner reads them from the committed offset)."""
-        self.parts = {p: self.parts[p] for p in partitions if p in self.parts}
+        (unacknowledged: its new owner reads them from the committed offset). Every assigned partition is watched,
+        also one that never delivers a record (its first record fetched but never delivered: re-read)."""
+        self.parts = {p: self.parts.get(p) or _Part(moved=now) for p in partitions}
 
     def offer(self, partition: int, offset: int, item: Any, start: int | None, now: float
               ) -> tuple[Verdict, list[list[Any]]]:

@@ -112,12 +112,12 @@ class Settings(BaseModel):
             "then stop before the last records of a multi-record batch (state lost after a restart). "
             "Set false on Apache Kafka (deploy/)."))
     batched_outputs: bool = Field(
-        False, description=(
-            "Stage outputs (scored posts, by-topic records and ticks, DLQ, windows, alerts) go through a "
-            "dedicated producer with normal batching, flushed before every offset commit; Faust's own producer "
-            "(table changelogs) keeps `single_record_batches`. Only matters with `single_record_batches` "
-            "(the embedded broker): 2.1-2.7x the vader bench there. Off by default until a restart race "
-            "seen once with it on (a pending alert skipped) is understood."))
+        True, description=(
+            "Stage outputs (scored posts, by-topic records and ticks, DLQ, windows) go through a dedicated "
+            "producer with normal batching, flushed before every offset commit; Faust's own producer (table "
+            "changelogs, alerts) keeps `single_record_batches`. Only matters with `single_record_batches` (the "
+            "embedded broker): 2.1-2.7x the vader bench there. The restart race once seen with it on (a pending "
+            "alert skipped) was Faust's fetch loop across a seek (monitor/faust_patches.py, fix 3)."))
     # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
     malloc_arena_max: int = Field(
         2, description=(

@@ -2,14 +2,14 @@
 
 Cheaper than `faust.Topic.send` per record (no FutureMessage / serializer layers). Two modes:
 
-* `batched_outputs` (opt-in; off by default until a restart race seen once with it is understood): a
-  dedicated aiokafka producer with normal batching (linger 5 ms) carries every stage output except alerts (see
+* `batched_outputs` (default; the restart race once seen with it on was Faust's fetch loop across a seek, fixed in
+  `faust_patches`): a dedicated aiokafka producer with normal batching (linger 5 ms) carries every stage output except alerts (see
   `via_faust`). Faust's own producer keeps one record per batch for the table changelogs (the embedded broker's
   end offsets make multi-record batches unsafe for table recovery, not for stream topics), so the hot path no
   longer pays a batch header, CRC and broker append per record. At-least-once is kept: `install_flush` makes
   Faust's producer flush this one first whenever it flushes, and Faust flushes before it commits any offset; the
   producer stops after Faust's (the last commit included).
-* otherwise (default): records go through Faust's producer (`app.producer`).
+* otherwise (`batched_outputs: false`): records go through Faust's producer (`app.producer`).
 
 A stage hands every output of a batch to the producer before the batch's events are acknowledged. A record the
 broker refuses is logged and counted (`monitor_produce_errors_total{topic}`), never ignored silently.

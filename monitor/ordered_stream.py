@@ -60,6 +60,8 @@ class OrderedStream:
         self.metrics.ordered_held.labels(self.stage).set(len(self.gate.holes()))
 
     async def _run(self, groups: list[list[Any]]) -> None:
+        while self.gate.discarded:  # held before the committed offset was known, found below it: already done
+            self.gate.discarded.pop().ack()
         if not groups:
             return
         async with self.lock:

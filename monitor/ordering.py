@@ -51,6 +51,7 @@ class OrderGate:
         self.stall_s = stall_s
         self.give_up_s = give_up_s
         self.parts: dict[int, _Part] = {}
+        self.discarded: list[Any] = []  # held items found below the committed offset: to acknowledge, not handle
 
     def assign(self, partitions: set[int], now: float = 0.0) -> None:
         """A new assignment: partitions kept keep their state; a revoked partition's held records are dropped
@@ -135,7 +136,7 @@ class OrderGate:
             return []
         part.expected, part.moved = start, now
         for off in [o for o in part.held if o < start]:  # below the committed offset: done before
-            del part.held[off]
+            self.discarded.extend(part.held.pop(off))
         released = part.drain()
         self._hole(part, now, moved=True)
         return released

@@ -76,11 +76,11 @@ def test_records_before_the_start_is_known_wait_for_it() -> None:
     assert firsts(released) == ["a", "b"]
 
 
-def test_records_below_a_start_learned_later_are_dropped() -> None:
+def test_records_below_a_start_learned_later_are_not_handled_but_handed_back_to_acknowledge() -> None:
     g = OrderGate()
     g.offer(0, 5, "old", None, 0.0)
     _, released, _ = g.poll({0: 6}.get, NOHW, 1.0)
-    assert released == [] and g.holes() == {}
+    assert released == [] and g.holes() == {} and g.discarded == ["old"]
 
 
 def test_revoked_partitions_drop_what_they_held_and_restart_at_the_committed_offset() -> None:

@@ -162,6 +162,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
             time.sleep(0.5)
         items = bench_posts(args.posts, mix=args.mix)
         base = sum(_scraped_total(p) for p in ports)
+        hits0 = sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}') for p in ports)
         t0 = time.time()
         produce_raw(s.bootstrap_servers, s.topic_raw, paced(items, args.rate) if args.mix == "overload" else items)
         t_produced = time.time()
@@ -199,6 +200,10 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
                "produce_seconds": round(t_produced - t0, 3),
                "latency_p50_s": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
                "latency_p99_s": round(float(np.percentile(lat, 99)), 4) if len(lat) else None}
+        # the duplicate-text cache answers repeated texts (retweets) that the raw scorer below scores again: a
+        # ratio above 1 comes from it
+        e2e["text_cache_hits"] = int(sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}')
+                                         for p in ports) - hits0)
         if args.mix == "overload":
             e2e |= overload_stats(s, items, scored, raw)
     finally:

@@ -64,8 +64,7 @@ def run_stream(s, posts, invalid, disrupt, workers, env=None):
                   skip_topics=["zz-closer"])
     acc["duration"] = t.seconds
     if w2 is not None and w2.proc.poll() is None:
-        acc["rereads"] = sum(float(line.split()[-1]) for line in w2.metrics().splitlines()
-                             if line.startswith("monitor_ingest_rereads_total"))
+        acc["rereads"] = _metric(w2, "monitor_ingest_rereads_total")
     if acc.get("short_windows") and w2 is not None and w2.proc.poll() is None:
         # diagnosis of a window that never closed: the survivor's watermark, late events, lane lag
         acc["survivor_metrics"] = [line for line in w2.metrics().splitlines() if line.startswith(
@@ -273,8 +272,7 @@ def _dropped_record_run(broker, workers, env: dict, n: int, seed: int, prefix: s
     windows = [r["value"] for r in read_all(s.bootstrap_servers, s.topic_windows)]
     acc = account(list(ids), scored, [], windows, skip_topics=["zz-closer"])
     acc["duration"] = t.seconds
-    acc["rereads"] = sum(float(line.split()[-1]) for line in w.metrics().splitlines()
-                         if line.startswith(rereads_metric))
+    acc["rereads"] = _metric(w, rereads_metric)
     return w.log.read_text(), acc, windows, w
 
 
@@ -327,13 +325,14 @@ def test_alert_record_dropped_before_delivery_is_reread_in_order(broker, workers
     log = w.log.read_text()
     delivered = [(p["fingerprint"], p["status"]) for p in receiver.received]
     rereads = _metric(w, 'monitor_ordered_rereads_total{stage="deliver"}')
+    in_order = [d for d in delivered if d in alerts] == alerts
     report.append({"name": "alert record dropped before delivery (held, re-read)", "trials": 1,
-                   "produced": len(alerts), "lost": len(set(alerts) - set(delivered)),
+                   "produced": len(alerts), "lost": len(set(alerts) - set(delivered)), "delivered_in_order": in_order,
                    "double_counted": duplicate_deliveries(receiver), "dlq": 0, "duration": t.seconds,
                    "rereads_per_trial": [rereads], "missed_in_windows": None})  # alerts only
     assert "fault injection: dropped deliver record" in log, log[-3000:]
     assert got, (alerts, delivered, log[-3000:])
-    assert [d for d in delivered if d in alerts] == alerts  # in the order they were published
+    assert in_order, (alerts, delivered)  # in the order they were published
     assert rereads >= 1
 
 
@@ -347,7 +346,8 @@ def test_window_record_dropped_before_detection_is_reread_in_order(broker, worke
     evaluated = _metric(w, "monitor_detect_windows_total")
     acc["rereads"] = _metric(w, 'monitor_ordered_rereads_total{stage="detect"}')  # after the held windows went on
     acc["windows_evaluated"], acc["tumbling_windows"] = evaluated, tumbling
-    add_entry(report, "window record dropped before detection (held, re-read)", 1, [acc])
+    add_entry(report, "window record dropped before detection (held, re-read)", 1, [acc],
+              {"windows_evaluated": evaluated, "tumbling_windows": tumbling})
     assert "fault injection: dropped detect record" in log, log[-3000:]
     assert acc["rereads"] >= 1, acc
     assert evaluated == tumbling, acc

@@ -31,6 +31,24 @@ def test_shipped_model_scores_obvious_texts(model):
     assert p.argmax(1).tolist() == [0, 2, 0]
 
 
+def test_int8_backend_keeps_early_ffn_outputs_fp32_and_agrees_with_fp32(model):
+    from monitor.score.text_model import FP32_FFN_OUTPUT_LAYERS, int8_layer_names
+
+    q = TextSentimentModel(device="cpu", batch_size=4, backend="int8")
+    assert q.backend == "int8-dynamic"
+    names = dict(q.net.named_modules())
+    for i in FP32_FFN_OUTPUT_LAYERS:  # stays a float Linear
+        assert type(names[f"encoder.encoder.layer.{i}.output.dense"]) is torch.nn.Linear
+    quantised = [n for n, m in names.items() if type(m).__name__ == "Linear"
+                 and type(m).__module__.startswith("torch.ao.nn.quantized")]
+    assert quantised and set(quantised) == set(int8_layer_names(model.net))
+    texts = ["Shares plunge after the company slashes guidance", "Absolutely love this phone!",
+             "The meeting is scheduled for Tuesday at 10am", "$AAPL beats estimates, stock jumps 5%",
+             "worst customer service ever, never again", "Quarterly report released today"]
+    a, b = model.predict_proba(texts).numpy(), q.predict_proba(texts).numpy()
+    assert np.abs(a - b).max() < 0.2 and (a.argmax(1) == b.argmax(1)).all()  # int8 moves a probability by <= 0.11 here
+
+
 def test_order_restored_after_length_sorting(model):
     texts = ["great", "a much longer neutral sentence about the scheduled shareholder meeting next week", "awful"]
     batch = model.predict_proba(texts).numpy()

@@ -26,6 +26,7 @@ from monitor.synth.stream import StreamSpec, generate
 # (image share, audio share). multimodal: 70 % text, 20 % image, 10 % audio. overload: 20 % image posts, all
 # produced at once, far faster than the media lane's capacity (~1 image/s of OCR per core): measures shedding.
 MIXES = {"text": (0.0, 0.0), "multimodal": (0.2, 0.1), "overload": (0.2, 0.0)}
+OVERLOAD_RATE = 100.0  # posts/s of --mix overload unless --rate: 20 image posts/s, above a CPU worker's ~9-14/s
 
 
 def bench_posts(n: int, seed: int = 11, mix: str = "text") -> list[tuple[str, bytes]]:
@@ -164,7 +165,8 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         base = sum(_scraped_total(p) for p in ports)
         hits0 = sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}') for p in ports)
         t0 = time.time()
-        produce_raw(s.bootstrap_servers, s.topic_raw, paced(items, args.rate) if args.mix == "overload" else items)
+        rate = args.rate or OVERLOAD_RATE
+        produce_raw(s.bootstrap_servers, s.topic_raw, paced(items, rate) if args.mix == "overload" else items)
         t_produced = time.time()
         want = {k for k, _ in items}
         scored: list[dict[str, Any]] = []
@@ -205,7 +207,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         e2e["text_cache_hits"] = int(sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}')
                                          for p in ports) - hits0)
         if args.mix == "overload":
-            e2e |= overload_stats(s, items, scored, raw)
+            e2e |= overload_stats(s, items, scored, raw) | {"rate_per_s": rate}
     finally:
         for worker in workers:
             worker.proc.send_signal(signal.SIGTERM)  # all at once, then wait for each

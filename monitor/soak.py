@@ -84,11 +84,16 @@ def _cpu(worker_pid: int, broker_pid: int | None, last: list[float]) -> dict[str
     return out
 
 
+SOAK_RATE = 30.0  # posts/s unless --rate
+
+
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.bench import scratch_run
     from monitor.harness import WorkerProcess
     from monitor.kafka_io import producer
     from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
+
+    args.rate = args.rate or SOAK_RATE
 
     s, _env, broker = scratch_run(args, settings, "soak")
     worker = WorkerProcess(s)

@@ -85,7 +85,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "CPU-bound: on a GPU machine several processes feed the device)")
     b.add_argument("--soak", type=float, default=None, metavar="SECONDS",
                    help="soak mode: steady realistic stream; sample RSS, fds, lag, latency")
-    b.add_argument("--rate", type=float, default=30.0, help="soak and --mix overload: posts per second")
+    b.add_argument("--rate", type=float, default=None,
+                   help="posts per second: soak (default 30) and --mix overload (default 100: 20 image posts/s, "
+                        "above one CPU worker's media capacity since cheap OCR)")
     b.add_argument("--sample-s", type=float, default=60.0, help="soak: seconds between samples")
     b.add_argument("--image-share", type=float, default=None, help="soak: share of image posts (default: CPU-sized)")
     b.add_argument("--audio-share", type=float, default=None, help="soak: share of audio posts (default: CPU-sized)")

@@ -137,6 +137,8 @@ def main() -> None:
 
     from monitor.media.prosody import EMODB_CLASSES, features
     from monitor.training.compose import DEV_SPEAKERS
+    from monitor.training.metrics import classification_report
+    from monitor.training.text_train import softmax
     from monitor.training.voice import DATA, fit_logreg, load_clips
 
     ap = argparse.ArgumentParser()
@@ -158,7 +160,7 @@ def main() -> None:
     cache = Path(".cache/voice-cnn-study.npz")
     if cache.exists():
         d = np.load(cache, allow_pickle=True)
-        mels, feats = list(d["mels"]), d["feats"]
+        mels, feats = [np.asarray(m, dtype=np.float32) for m in d["mels"]], d["feats"]
     else:
         mels = [logmel(c) for c in tqdm(clips, desc="log-mel", leave=False)]
         feats = np.stack([features(c) for c in tqdm(clips, desc="features", leave=False)])
@@ -173,13 +175,7 @@ def main() -> None:
         mu, sd = feats[tr].mean(0), feats[tr].std(0) + 1e-6
         w, b = fit_logreg((feats[tr] - mu) / sd, y[tr], l2, k)
 
-        def predict(te: np.ndarray) -> np.ndarray:
-            z = ((feats[te] - mu) / sd) @ w + b
-            z = z - z.max(1, keepdims=True)
-            e = np.exp(z)
-            return e / e.sum(1, keepdims=True)
-
-        return predict
+        return lambda te: softmax(((feats[te] - mu) / sd) @ w + b)
 
     def fit_cnn(tr: np.ndarray) -> Any:
         nets = [train_cnn([mels[i] for i in tr], y[tr], k, epochs, seed) for seed in range(seeds)]
@@ -199,13 +195,16 @@ def main() -> None:
     tr_all, te_held = np.where(~held)[0], np.where(held)[0]
     pf, pc = fit_features(tr_all)(te_held), fit_cnn(tr_all)(te_held)
     held_p = {"features": pf, "cnn": pc, "average": (pf + pc) / 2}
+    def macro_f1(y_true: np.ndarray, p: np.ndarray) -> float:
+        return float(classification_report(y_true.tolist(), p.argmax(1).tolist(), EMODB_CLASSES)["macro_f1"])
+
     rows = []
     for name in loso:
         pl = np.concatenate(loso[name])
         rows.append({"model": name, "loso_accuracy": round(float((pl.argmax(1) == yl).mean()), 4),
-                     "loso_macro_f1": round(_macro_f1(yl, pl.argmax(1), k), 4),
+                     "loso_macro_f1": round(macro_f1(yl, pl), 4),
                      "heldout_0308_accuracy": round(float((held_p[name].argmax(1) == y[te_held]).mean()), 4),
-                     "heldout_0308_macro_f1": round(_macro_f1(y[te_held], held_p[name].argmax(1), k), 4)})
+                     "heldout_0308_macro_f1": round(macro_f1(y[te_held], held_p[name]), 4)})
     best = max(rows, key=lambda r: r["loso_accuracy"])
     out = {"data": f"shared/data/audio/emodb: {int((~held).sum())} clips of {len(train_spk)} training speakers "
                    f"(LOSO over {len(folds)} folds); held-out speakers 03+08: {len(te_held)} clips (reported, never "
@@ -220,17 +219,6 @@ def main() -> None:
         print(f"{r['model']:9s} LOSO acc {r['loso_accuracy']:.3f} F1 {r['loso_macro_f1']:.3f} | held-out 03+08 "
               f"acc {r['heldout_0308_accuracy']:.3f} F1 {r['heldout_0308_macro_f1']:.3f} ({len(te_held)} clips)")
     print(f"picked by LOSO: {best['model']}  ({out['seconds']} s) -> {args.out}")
-
-
-def _macro_f1(y: np.ndarray, p: np.ndarray, k: int) -> float:
-    f1s = []
-    for c in range(k):
-        tp = int(((p == c) & (y == c)).sum())
-        fp = int(((p == c) & (y != c)).sum())
-        fn = int(((p != c) & (y == c)).sum())
-        if tp + fp + fn:
-            f1s.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(f1s)) if f1s else 0.0
 
 
 def _shipped_l2() -> float:

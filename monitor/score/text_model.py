@@ -203,7 +203,7 @@ FP32_FFN_OUTPUT_LAYERS = (0, 1, 2)
 
 def int8_layer_names(net: nn.Module) -> list[str]:
     """The encoder's Linear layers the int8 backend quantises (all but the fp32 feed-forward outputs above)."""
-    keep = {f"layer.{i}.output.dense" for i in FP32_FFN_OUTPUT_LAYERS}
+    keep = {f".layer.{i}.output.dense" for i in FP32_FFN_OUTPUT_LAYERS}  # not "layer.10..." nor attention
     return [name for name, mod in net.named_modules()
             if isinstance(mod, nn.Linear) and name.startswith("encoder")
             and not any(name.endswith(k) for k in keep)]

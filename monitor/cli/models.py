@@ -43,6 +43,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--batch-size", type=int, default=64)
     et.add_argument("--backend", choices=["torch", "int8", "auto"], default="torch",
                     help="torch: fp32 on CPU (fp16 on a GPU); int8: the worker's CPU default (dynamic quantisation)")
+    et.add_argument("--compare", action="append", default=[],
+                    help="also evaluate this model on the same file and print the headline metrics side by side: "
+                         "'previous' (the model the packaged one replaced), 'vader', 'default' or a dir; repeatable")
     et.set_defaults(func=cmd_eval_text)
     eb = evs.add_parser("text-backends", help="int8 CPU backend vs fp32 torch: macro-F1 on every text dev set")
     eb.add_argument("--json", action="store_true")
@@ -78,9 +81,9 @@ def load_text_predictor(model: str, device: str | None, batch_size: int, backend
 
         v = VaderModel()
         return v.version, v.predict_proba
-    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
+    from monitor.score.text_model import DEFAULT_ARTEFACT, PREVIOUS_ARTEFACT, TextSentimentModel
 
-    path = DEFAULT_ARTEFACT if model == "default" else Path(model)
+    path = {"default": DEFAULT_ARTEFACT, "previous": PREVIOUS_ARTEFACT}.get(model, Path(model))
     if not TextSentimentModel.available(path):
         raise SystemExit(f"no trained text model at {path}: run `monitor train text` or use --model vader")
     m = TextSentimentModel(path, device=device, batch_size=batch_size, backend=backend)
@@ -104,11 +107,32 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
     rep["data"] = str(args.data)
     if args.plot:
         plot_confusion(rep, str(args.plot), f"{name} on {args.data.name} (n={rep['n']})")
+    compared = []
+    for other in args.compare:
+        oname, opredict = load_text_predictor(other, args.device, args.batch_size, args.backend)
+        oprobs = opredict([e.text for e in examples]) if examples else __import__("numpy").zeros((0, 3))
+        orep = classification_report(y, oprobs.argmax(1).tolist(), LABELS, oprobs)
+        compared.append({"model": oname, **{k: orep[k] for k in HEADLINE}})
+    if compared:
+        rep["compared"] = compared
     if args.json:
         print(json.dumps(rep))
     else:
         print(format_report(rep, f"model={name} data={args.data}"))
+        if compared:
+            print(side_by_side([{"model": name, **{k: rep[k] for k in HEADLINE}}, *compared], rep["n"]))
     return 0
+
+
+HEADLINE = ("accuracy", "macro_recall", "macro_f1", "ece")
+
+
+def side_by_side(rows: list[dict], n: int) -> str:
+    """Headline metrics of several models on one file, the first row the model under test."""
+    width = max(len(r["model"]) for r in rows)
+    out = [f"side by side (n={n})", f"{'model':<{width}}  " + "  ".join(f"{k:>12}" for k in HEADLINE)]
+    out += [f"{r['model']:<{width}}  " + "  ".join(f"{r[k]:>12.4f}" for k in HEADLINE) for r in rows]
+    return "\n".join(out)
 
 
 def cmd_eval_text_backends(args: argparse.Namespace) -> int:

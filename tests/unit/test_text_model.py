@@ -185,3 +185,15 @@ def test_normaliser_names_emoji_and_masks_urls_and_mentions():
     assert normaliser("")("😭") == "😭"
     with pytest.raises(ValueError):
         normaliser("v9")
+
+
+def test_class_weights_can_be_limited_to_named_domains() -> None:
+    from monitor.training.text_train import class_weights
+
+    labels = {"social": [0, 1, 1, 2], "fin_tweets": [1, 1, 1, 0]}
+    w = class_weights(labels, "social")
+    assert w["social"] == [4 / 3, 2 / 3, 4 / 3]
+    assert w["fin_tweets"] == [1.0, 1.0, 1.0]
+    assert class_weights(labels)["fin_tweets"] == [4 / 3, 4 / 9, 1.0]
+    with pytest.raises(ValueError, match="unknown domains"):
+        class_weights(labels, "socail")

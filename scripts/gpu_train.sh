@@ -28,14 +28,18 @@ if [ "$MODE" = text ]; then
     grep -E "epoch [0-9]+:" "$OUT/$name.log" | tail -n 4
     echo "[$name done at $(( $(date +%s) - t0 )) s]"
   }
-  # full fine-tunes: class-balanced loss per domain, emoji/URL/mention normaliser, three seeds of the main recipe
-  run F13 --full true --class-balance true --normalise v1 --lr 5e-5 --head-lr 1e-3 --epochs 4 --seed 13
-  run F14 --full true --class-balance true --normalise v1 --lr 5e-5 --head-lr 1e-3 --epochs 4 --seed 14
-  run F15 --full true --class-balance true --normalise v1 --lr 5e-5 --head-lr 1e-3 --epochs 4 --seed 15
-  # ablations (one seed): no class balance; no normaliser; lower lr + label smoothing
-  run Fnocb --full true --normalise v1 --lr 5e-5 --head-lr 1e-3 --epochs 4 --seed 13
-  run Fnonorm --full true --class-balance true --lr 5e-5 --head-lr 1e-3 --epochs 4 --seed 13
-  run Fls --full true --class-balance true --normalise v1 --lr 3e-5 --head-lr 1e-3 --epochs 4 --seed 13 --label-smoothing 0.1
+  # full fine-tunes: the shipped CPU recipe (class balance on the social domain, emoji/URL/mention normaliser,
+  # mix 0.50/0.32/0.18), three seeds with more epochs than the CPU could afford
+  R="--full true --class-balance true --class-balance-domains social --normalise v1 --head-lr 1e-3 --epoch-size 32000"
+  R="$R --mix-social 0.5 --mix-fin-tweets 0.32 --mix-fin-news 0.18"
+  run F13 $R --lr 6e-5 --epochs 5 --seed 13
+  run F14 $R --lr 6e-5 --epochs 5 --seed 14
+  run F15 $R --lr 6e-5 --epochs 5 --seed 15
+  # ablations (one seed): class balance on every domain; no normaliser; lower lr + label smoothing
+  run Fcball --full true --class-balance true --normalise v1 --head-lr 1e-3 --epoch-size 32000 --lr 6e-5 --epochs 5 --seed 13
+  run Fnonorm --full true --class-balance true --class-balance-domains social --head-lr 1e-3 --epoch-size 32000 \
+    --mix-social 0.5 --mix-fin-tweets 0.32 --mix-fin-news 0.18 --lr 6e-5 --epochs 5 --seed 13
+  run Fls $R --lr 3e-5 --epochs 5 --seed 13 --label-smoothing 0.1
   $PY - <<'PY' 2>&1 | tee "$OUT/select.json"
 import json, os
 out = os.environ["OUT"]

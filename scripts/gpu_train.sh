@@ -40,6 +40,9 @@ if [ "$MODE" = text ]; then
   run Fnonorm --full true --class-balance true --class-balance-domains social --head-lr 1e-3 --epoch-size 32000 \
     --mix-social 0.5 --mix-fin-tweets 0.32 --mix-fin-news 0.18 --lr 6e-5 --epochs 5 --seed 13
   run Fls $R --lr 3e-5 --epochs 5 --seed 13 --label-smoothing 0.1
+  # the three seeds' weight average (written only if it beats every member on dev); carve seed stays 13 for all
+  $PY -m monitor.cli train text-soup --device $DEVICE --member "$OUT/F13" --member "$OUT/F14" --member "$OUT/F15" \
+    --out "$OUT/Fsoup" ${SMOKE:+--limit 24} 2>&1 | grep -v "it/s\]$" | tail -n 30 > "$OUT/Fsoup.log"; tail -n 5 "$OUT/Fsoup.log"
   $PY - <<'PY' 2>&1 | tee "$OUT/select.json"
 import json, os
 out = os.environ["OUT"]
@@ -48,8 +51,8 @@ for n in sorted(os.listdir(out)):
     f = os.path.join(out, n, "train_summary.json")
     if os.path.exists(f):
         s = json.load(open(f))
-        best = max(h["selection_score"] for h in s["history"])
-        rows.append({"name": n, "version": s["version"], "selection_score": best, "seconds": s["seconds"],
+        best = (max(h["selection_score"] for h in s["history"]) if "history" in s else s["selection_score"])
+        rows.append({"name": n, "version": s["version"], "selection_score": best, "seconds": s.get("seconds"),
                      **{d: {k: round(r[k], 4) for k in ("accuracy", "macro_recall", "macro_f1")} for d, r in s["dev"].items()}})
 rows.sort(key=lambda r: -r["selection_score"])
 print(json.dumps({"chosen_on_dev": rows[0]["name"] if rows else None, "candidates": rows}, indent=1))

@@ -42,6 +42,9 @@ def add_train(trs: Any) -> None:
     f.add_argument("--device", default=None, help="cpu | cuda (default: cuda if present)")
     f.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes (best epoch kept)")
     f.add_argument("--data-dir", type=Path, default=None, help="folder with fer2013_{train,dev}.npz")
+    f.add_argument("--init", type=Path, default=None,
+                   help="continue from this artefact (warm restart: a new one-cycle schedule peaking at --lr)")
+    f.add_argument("--pct-start", type=float, default=0.15, help="share of steps spent warming up the learning rate")
     f.set_defaults(func=cmd_train_faces)
     a = trs.add_parser("align", help="project face and voice vectors into the text encoder's space")
     a.add_argument("--out", type=Path, default=None)
@@ -50,6 +53,7 @@ def add_train(trs: Any) -> None:
     f.add_argument("--n-train", type=int, default=1400, help="composed train posts (default 1400)")
     f.add_argument("--n-dev", type=int, default=350, help="composed dev posts (default 350)")
     f.add_argument("--seed", type=int, default=2)
+    f.add_argument("--members", type=int, default=5, help="nets per grid point, averaged (seed ensemble; default 5)")
     f.add_argument("--out", type=Path, default=None, help="artefact folder (default monitor/models/fusion)")
     f.add_argument("--report", type=Path, default=None, help="also write the full report JSON here")
     f.set_defaults(func=cmd_train_fusion)
@@ -65,6 +69,9 @@ def add_eval(evs: Any) -> None:
     f.add_argument("--model", type=Path, default=None)
     f.add_argument("--json", action="store_true")
     f.add_argument("--plot", type=Path, default=None)
+    f.add_argument("--compare", action="append", default=[],
+                   help="also evaluate this model on the same file, headline metrics side by side: 'previous' "
+                        "(the artefact the packaged one replaced, monitor/models/faces-cnn-previous) or a dir")
     f.set_defaults(func=cmd_eval_faces)
     v = evs.add_parser("voice", help="evaluate the vocal-emotion model on a folder of clips + labels.tsv")
     v.add_argument("--data", type=Path, required=True, help="folder of audio files")
@@ -72,6 +79,9 @@ def add_eval(evs: Any) -> None:
     v.add_argument("--model", type=Path, default=None)
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", type=Path, default=None)
+    v.add_argument("--compare", action="append", default=[],
+                   help="also evaluate this model on the same clips, side by side: 'previous' "
+                        "(monitor/models/voice-emodb-previous, when a replaced model is kept) or a dir")
     v.set_defaults(func=cmd_eval_voice)
     p = evs.add_parser("posts", help="multimodal posts (JSONL, posts.raw schema + label [+ kind]) through the "
                                      "worker's decode -> encode -> score code; with a text-only ablation")
@@ -150,7 +160,7 @@ def cmd_train_faces(args: argparse.Namespace) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     meta = train_faces(args.out or DEFAULT_FACE_ARTEFACT, args.epochs, args.batch, args.lr, args.width, args.seed,
-                       args.data_dir or DATA, device, args.max_minutes)
+                       args.data_dir or DATA, device, args.max_minutes, args.init, args.pct_start)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=1))
     return 0
 
@@ -171,23 +181,63 @@ def cmd_train_voice(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(rep: dict[str, Any], name: str, others: list[str], default: Path, evaluate: Any,
+             as_json: bool) -> bool:
+    """Evaluate each of `others` ('previous' = `default` with -previous appended, or a dir) with `evaluate(dir)`;
+    add `compared` (headline metrics per model) to `rep`; print a side-by-side table unless JSON. False on error."""
+    from monitor.cli.models import HEADLINE, side_by_side
+
+    compared = []
+    for other in others:
+        path = default.with_name(default.name + "-previous") if other == "previous" else Path(other)
+        if not (path / "meta.json").exists():
+            print(f"error: no model to compare at {path}", file=sys.stderr)
+            return False
+        orep = _run(evaluate, path)
+        if orep is None:
+            return False
+        compared.append({"model": f"{path.name} ({orep.get('model', '')})".replace(" ()", ""),
+                         **{k: orep[k] for k in HEADLINE}})
+    if compared:
+        rep["compared"] = compared
+        if not as_json:
+            print(side_by_side([{"model": f"{name} ({rep.get('model', '')})".replace(" ()", ""),
+                                 **{k: rep[k] for k in HEADLINE}}, *compared], rep["n"]))
+    return True
+
+
 def cmd_eval_faces(args: argparse.Namespace) -> int:
+    from monitor.media.face_model import DEFAULT_FACE_ARTEFACT
     from monitor.training.faces import eval_faces
 
     rep = _run(eval_faces, args.data, args.model)
     if rep is None:
         return 2
-    _print(rep, args.json, f"faces CNN on {args.data} (n={rep['n']})", args.plot)
+    _print(rep, args.json and not args.compare, f"faces CNN on {args.data} (n={rep['n']})", args.plot)
+    model = Path(args.model or DEFAULT_FACE_ARTEFACT)
+    if not _compare(rep, model.name, args.compare, DEFAULT_FACE_ARTEFACT,
+                    lambda p: eval_faces(args.data, p), args.json):
+        return 2
+    if args.json and args.compare:
+        print(json.dumps(rep))
     return 0
 
 
 def cmd_eval_voice(args: argparse.Namespace) -> int:
+    from monitor.media.prosody import DEFAULT_VOICE_ARTEFACT
     from monitor.training.voice import eval_voice
 
-    rep = _run(eval_voice, args.data, args.labels or args.data / "labels.tsv", args.model)
+    labels = args.labels or args.data / "labels.tsv"
+    rep = _run(eval_voice, args.data, labels, args.model)
     if rep is None:
         return 2
-    _print(rep, args.json, f"voice emotion on {args.data} (n={rep['n']})", args.plot)
+    _print(rep, args.json and not args.compare, f"voice emotion on {args.data} (n={rep['n']})", args.plot)
+    model = Path(args.model or DEFAULT_VOICE_ARTEFACT)
+    if not _compare(rep, model.name, args.compare, DEFAULT_VOICE_ARTEFACT,
+                    lambda p: eval_voice(args.data, labels, p), args.json):
+        return 2
+    if args.json and args.compare:
+        print(json.dumps(rep))
     return 0
 
 
@@ -216,7 +266,8 @@ def cmd_train_fusion(args: argparse.Namespace) -> int:
     from monitor.score.fusion import DEFAULT_FUSION_ARTEFACT
     from monitor.training.fusion import train_fusion
 
-    rep = train_fusion(args.n_train, args.n_dev, args.seed, args.out or DEFAULT_FUSION_ARTEFACT)
+    rep = train_fusion(args.n_train, args.n_dev, args.seed, args.out or DEFAULT_FUSION_ARTEFACT,
+                       n_seeds=args.members)
     text = json.dumps(rep, indent=1)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         else:
             tt.add_argument(flag, type=type(default), default=default)
     tt.set_defaults(func=cmd_train_text)
+    ts = trs.add_parser("text-soup", help="average the weights of full fine-tunes that differ in their seed "
+                                          "(written only if it beats every member on dev)")
+    ts.add_argument("--member", type=Path, action="append", required=True, help="artefact dir; give two or more")
+    ts.add_argument("--out", type=Path, required=True)
+    ts.add_argument("--device", default=None)
+    ts.add_argument("--force", action="store_true", help="write the soup even if a member scores higher on dev")
+    ts.add_argument("--limit", type=int, default=0, help="cap each dev set (smoke tests only)")
+    ts.set_defaults(func=cmd_train_text_soup)
     from monitor.cli import media as cli_media
 
     cli_media.add_train(trs)
@@ -71,6 +79,18 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     for name, rep in summary["dev"].items():
         print(format_report(rep, f"[{summary['version']}] {name}"))
     print(f"artefact written to {out} ({summary['seconds']} s)")
+    return 0
+
+
+def cmd_train_text_soup(args: argparse.Namespace) -> int:
+    from monitor.training.text_soup import soup_text
+
+    try:
+        s = soup_text(args.member, args.out, device=args.device, force=args.force, limit=args.limit)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in s.items() if k not in ("dev", "member_training")}, indent=1))
     return 0
 
 

@@ -68,6 +68,27 @@ class FusionNet(nn.Module):
         return logits, w
 
 
+class FusionEnsemble(nn.Module):
+    """Several FusionNets trained with different seeds: logits and attention weights are averaged (the averaged
+    weights still sum to 1 over the present tokens), which removes most of one small net's seed-to-seed variance."""
+
+    def __init__(self, members: list[FusionNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outs = [m(x, mask) for m in self.members]
+        return torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0)
+
+
+def load_fusion_net(state: dict[str, torch.Tensor], d: int) -> FusionNet | FusionEnsemble:
+    """A state dict saved from a FusionNet (older artefacts) or a FusionEnsemble (keys `members.<k>.…`)."""
+    ks = sorted({int(k.split(".")[1]) for k in state if k.startswith("members.")})
+    net: FusionNet | FusionEnsemble = (FusionEnsemble([FusionNet(d=d) for _ in ks]) if ks else FusionNet(d=d))
+    net.load_state_dict(state)
+    return net
+
+
 class Aligner:
     """The alignment artefact: face / voice vectors -> MiniLM space -> cosine to the 3 sentiment prototypes."""
 
@@ -100,9 +121,8 @@ class FusionModel:
 
         path = Path(path or DEFAULT_FUSION_ARTEFACT)
         self.meta = json.loads((path / "meta.json").read_text())
-        self.net = FusionNet(d=int(self.meta.get("d", 32)))
-        self.net.load_state_dict({k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()})
-        self.net.eval()
+        self.net = load_fusion_net({k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()},
+                                   int(self.meta.get("d", 32))).eval()
         self.temperature = float(self.meta.get("temperature", 1.0))
         self.version = f"fusion-{self.meta.get('version', '0')}"
 

@@ -179,4 +179,5 @@ def eval_voice(data_dir: Path, labels: Path, model_dir: Path | None = None) -> d
     y = [m.classes.index(e) for e in emotions]
     rep = classification_report(y, probs.argmax(1), m.classes, probs)
     rep["data"] = str(labels)
+    rep["model"] = m.version
     return rep

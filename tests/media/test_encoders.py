@@ -131,3 +131,33 @@ def test_eval_commands_print_the_required_keys(tmp_path, fer_dev):
     assert out.returncode == 0, out.stderr
     rep = json.loads(out.stdout)
     assert {"n", "accuracy", "macro_f1", "per_class", "confusion"} <= set(rep) and rep["n"] == 12
+
+
+def test_eval_faces_and_voice_compare_side_by_side(tmp_path, fer_dev):
+    """`--compare previous|DIR` evaluates another artefact on the same data and prints both."""
+    from monitor.media.face_model import DEFAULT_FACE_ARTEFACT
+    from monitor.media.prosody import DEFAULT_VOICE_ARTEFACT
+
+    images, labels, classes = fer_dev
+    np.savez(tmp_path / "small.npz", images=images[:200], labels=labels[:200], classes=np.array(classes))
+    prev = DEFAULT_FACE_ARTEFACT.with_name(DEFAULT_FACE_ARTEFACT.name + "-previous")
+    if not (prev / "meta.json").exists():
+        pytest.skip("no previous face artefact shipped")
+    cmd = [sys.executable, "-m", "monitor.cli", "eval", "faces", "--data", str(tmp_path / "small.npz"),
+           "--compare", "previous"]
+    rep = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True, check=True, timeout=300).stdout)
+    assert len(rep["compared"]) == 1 and rep["compared"][0]["model"].startswith("faces-cnn-previous")
+    assert rep["compared"][0]["accuracy"] != rep["accuracy"]  # a different model, on 200 faces
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300).stdout
+    assert "side by side (n=200)" in text and "faces-cnn-previous" in text
+    bad = subprocess.run(cmd[:-1] + [str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no model to compare" in bad.stderr
+    d = SHARED / "audio" / "emodb"
+    lines = open(d / "labels.tsv").read().splitlines()
+    (tmp_path / "labels.tsv").write_text("\n".join(lines[:13]) + "\n")
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "eval", "voice", "--data", str(d), "--labels",
+                          str(tmp_path / "labels.tsv"), "--json", "--compare", str(DEFAULT_VOICE_ARTEFACT)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    assert rep["compared"][0]["accuracy"] == rep["accuracy"]  # the same artefact twice: the same figures

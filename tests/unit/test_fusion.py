@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from monitor.score.fusion import MODALITIES, N_FEAT, FusionModel, FusionNet, token_features
+from monitor.score.fusion import MODALITIES, N_FEAT, FusionEnsemble, FusionModel, FusionNet, token_features
 from monitor.training.fusion import fit, predict, tables
 
 NEG, NEU, POS = [0.8, 0.15, 0.05], [0.1, 0.8, 0.1], [0.05, 0.15, 0.8]
@@ -61,6 +61,35 @@ def test_fusion_learns_to_follow_the_informative_modality_and_survives_dropping_
     assert (w[:, MODALITIES.index("image_text")] > w[:, MODALITIES.index("text")]).float().mean() > 0.9
     dropped = predict(net, dev, drop="image_text")  # the caption alone says neutral
     assert np.isfinite(dropped).all() and (dropped.argmax(1) == 1).mean() > 0.9
+
+
+def test_seed_ensemble_averages_members_and_round_trips_through_the_artefact(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    nets = []
+    for k in range(3):
+        torch.manual_seed(k)
+        nets.append(FusionNet(d=8).eval())
+    ens = FusionEnsemble(nets).eval()
+    x, mask = token_features({"text": NEU, "face": NEG, "voice": POS}, {})
+    xt, mt = torch.tensor(x)[None], torch.tensor(mask)[None]
+    with torch.inference_mode():
+        logits, w = ens(xt, mt)
+        parts = [n(xt, mt) for n in nets]
+    assert torch.allclose(logits, sum(p[0] for p in parts) / 3, atol=1e-6)
+    assert torch.allclose(w, sum(p[1] for p in parts) / 3, atol=1e-6) and w.sum().item() == pytest.approx(1.0)
+    assert not torch.allclose(parts[0][0], parts[1][0])  # the members differ, so the mean is not a copy
+    save_file({k: v.contiguous() for k, v in ens.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "meta.json").write_text(json.dumps({"d": 8, "temperature": 1.0, "members": 3}))
+    probs, weights = FusionModel(tmp_path).fuse([({"text": NEU, "face": NEG, "voice": POS}, {})])
+    assert np.allclose(probs[0], torch.softmax(logits[0], -1).numpy(), atol=1e-5)
+    assert set(weights[0]) == {"text", "face", "voice"}
+    # an older single-net artefact still loads
+    save_file({k: v.contiguous() for k, v in nets[0].state_dict().items()}, str(tmp_path / "model.safetensors"))
+    probs1, _ = FusionModel(tmp_path).fuse([({"text": NEU, "face": NEG, "voice": POS}, {})])
+    assert np.allclose(probs1[0], torch.softmax(parts[0][0][0], -1).numpy(), atol=1e-5)
 
 
 def test_shipped_artefact_loads_and_fuses_any_subset():

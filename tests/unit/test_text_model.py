@@ -197,3 +197,63 @@ def test_class_weights_can_be_limited_to_named_domains() -> None:
     assert class_weights(labels)["fin_tweets"] == [4 / 3, 4 / 9, 1.0]
     with pytest.raises(ValueError, match="unknown domains"):
         class_weights(labels, "socail")
+
+
+def test_training_seed_does_not_move_the_carved_dev_splits(monkeypatch):
+    """Runs with other training seeds must be selected on the same fin dev texts and never train on them."""
+    import monitor.training.text_train as tt
+    from monitor.training.text_data import load_splits
+
+    _, dev13 = load_splits(seed=13)
+    train14, dev14 = load_splits(seed=14)
+    assert {e.text for e in dev13["fin_tweets_dev"]} != {e.text for e in dev14["fin_tweets_dev"]}  # the hazard
+    seen: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(data_dir, seed, use_emotion):  # noqa: ANN001, ANN202
+        seen.append(seed)
+        raise Stop
+
+    monkeypatch.setattr(tt, "load_splits", spy)
+    with pytest.raises(Stop):
+        tt.train_text(cfg=tt.TrainConfig(seed=14, full=True), device="cpu")
+    assert seen == [13] and tt.TrainConfig().carve_seed == 13
+
+
+def test_average_states_is_the_uniform_mean_and_refuses_mismatches():
+    from monitor.training.text_soup import average_states
+
+    a = {"w": torch.tensor([1.0, 3.0], dtype=torch.float16), "n": torch.tensor(7)}
+    b = {"w": torch.tensor([3.0, 5.0], dtype=torch.float16), "n": torch.tensor(9)}
+    avg = average_states([a, b])
+    assert avg["w"].dtype == torch.float16 and avg["w"].tolist() == [2.0, 4.0] and int(avg["n"]) == 7
+    with pytest.raises(ValueError, match="differ"):
+        average_states([a, {"w": b["w"]}])
+    with pytest.raises(ValueError, match="shape"):
+        average_states([a, {"w": torch.zeros(3), "n": b["n"]}])
+
+
+def test_text_soup_smoke_two_seeds(tmp_path):
+    """Two tiny full fine-tunes with different seeds -> their weight average, evaluated beside them on dev."""
+    from safetensors.torch import load_file
+
+    from monitor.score.text_model import TextSentimentModel
+    from monitor.training.text_soup import soup_text
+    from monitor.training.text_train import TrainConfig, train_text
+
+    for seed in (13, 14):
+        train_text(tmp_path / f"s{seed}", TrainConfig(full=True, normalise="v1", epochs=1, limit=24, epoch_size=48,
+                                                      batch_size=16, lr=5e-5, max_length=32, seed=seed),
+                   device="cpu")
+    s = soup_text([tmp_path / "s13", tmp_path / "s14"], tmp_path / "soup", device="cpu", force=True, limit=24)
+    assert s["version"] == "minilm-full-soup2-s13+14" and len(s["members"]) == 2 and s["written"]
+    w = [load_file(str(tmp_path / d / "weights.safetensors")) for d in ("s13", "s14", "soup")]
+    k = "head.weight"
+    assert torch.allclose(w[2][k].float(), (w[0][k].float() + w[1][k].float()) / 2, atol=2e-3)
+    m = TextSentimentModel(tmp_path / "soup", device="cpu")
+    assert m.cfg.version == s["version"] and m.cfg.normalise == "v1" and m.predict_proba(["great"]).shape == (1, 3)
+    assert "model soup" in (tmp_path / "soup" / "MODEL_CARD.md").read_text()
+    with pytest.raises(ValueError, match="at least two"):
+        soup_text([tmp_path / "s13"], tmp_path / "x")

@@ -213,13 +213,15 @@ def cmd_eval_faces(args: argparse.Namespace) -> int:
     rep = _run(eval_faces, args.data, args.model)
     if rep is None:
         return 2
-    _print(rep, args.json and not args.compare, f"faces CNN on {args.data} (n={rep['n']})", args.plot)
+    title = f"faces CNN on {args.data} (n={rep['n']})"
+    if not args.json:
+        _print(rep, False, title, args.plot)
     model = Path(args.model or DEFAULT_FACE_ARTEFACT)
     if not _compare(rep, model.name, args.compare, DEFAULT_FACE_ARTEFACT,
                     lambda p: eval_faces(args.data, p), args.json):
         return 2
-    if args.json and args.compare:
-        print(json.dumps(rep))
+    if args.json:
+        _print(rep, True, title, args.plot)
     return 0
 
 
@@ -231,13 +233,15 @@ def cmd_eval_voice(args: argparse.Namespace) -> int:
     rep = _run(eval_voice, args.data, labels, args.model)
     if rep is None:
         return 2
-    _print(rep, args.json and not args.compare, f"voice emotion on {args.data} (n={rep['n']})", args.plot)
+    title = f"voice emotion on {args.data} (n={rep['n']})"
+    if not args.json:
+        _print(rep, False, title, args.plot)
     model = Path(args.model or DEFAULT_VOICE_ARTEFACT)
     if not _compare(rep, model.name, args.compare, DEFAULT_VOICE_ARTEFACT,
                     lambda p: eval_voice(args.data, labels, p), args.json):
         return 2
-    if args.json and args.compare:
-        print(json.dumps(rep))
+    if args.json:
+        _print(rep, True, title, args.plot)
     return 0
 
 

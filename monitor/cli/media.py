@@ -56,6 +56,9 @@ def add_train(trs: Any) -> None:
     f.add_argument("--members", type=int, default=5, help="nets per grid point, averaged (seed ensemble; default 5)")
     f.add_argument("--out", type=Path, default=None, help="artefact folder (default monitor/models/fusion)")
     f.add_argument("--report", type=Path, default=None, help="also write the full report JSON here")
+    f.add_argument("--in-sample-voice", action="store_true",
+                   help="train on the voice model's in-sample tokens for Emo-DB train clips (the old recipe) "
+                        "instead of cross-fitted, leave-one-speaker-out ones")
     f.set_defaults(func=cmd_train_fusion)
     v = trs.add_parser("voice", help="train the vocal-emotion model on Emo-DB (leave-one-speaker-out)")
     v.add_argument("--out", type=Path, default=None)
@@ -271,7 +274,7 @@ def cmd_train_fusion(args: argparse.Namespace) -> int:
     from monitor.training.fusion import train_fusion
 
     rep = train_fusion(args.n_train, args.n_dev, args.seed, args.out or DEFAULT_FUSION_ARTEFACT,
-                       n_seeds=args.members)
+                       n_seeds=args.members, voice_oof=not args.in_sample_voice)
     text = json.dumps(rep, indent=1)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -42,10 +42,13 @@ def extract(split: str, n: int, seed: int, batch: int = 16, cache_dir: Path = CA
     from monitor.ingest.decode import DecodeFailure, decode_post
     from monitor.score.factory import build_scorer
     from monitor.training.compose import compose
+    from monitor.training.cross_fit import clip_index, post_clip
+    from monitor.training.text_data import default_data_dir
 
-    path = cache_dir / f"{split}-n{n}-s{seed}.json"
+    path = cache_dir / f"{split}-n{n}-s{seed}-v2.json"  # v2: rows name their Emo-DB clip (`voice_file`)
     if path.exists():
         return json.loads(path.read_text())
+    clips = clip_index(default_data_dir() / "audio" / "emodb")
     settings = Settings.load(None, env={})
     scorer = build_scorer(settings)
     if not hasattr(scorer, "evidence"):
@@ -57,7 +60,8 @@ def extract(split: str, n: int, seed: int, batch: int = 16, cache_dir: Path = CA
         res = decode_post(json.dumps(obj).encode(), settings.limits)
         if isinstance(res, DecodeFailure):
             continue
-        rows.append({"id": obj["id"], "kind": kind, "label": label, "media": bool(obj.get("media"))})
+        rows.append({"id": obj["id"], "kind": kind, "label": label, "media": bool(obj.get("media")),
+                     "voice_file": post_clip(obj, clips)})
         posts.append(res)
     for i in tqdm(range(0, len(posts), batch), desc=f"encode {split} posts"):
         for row, ev in zip(rows[i:i + batch], scorer.evidence(posts[i:i + batch]), strict=True):
@@ -119,6 +123,26 @@ def rule_predict(rows: list[dict[str, Any]]) -> np.ndarray:
     return np.stack([np.asarray(combine(r["by"]) or (0.0, 1.0, 0.0)) for r in rows])
 
 
+def _token_accuracy(rows: list[dict[str, Any]], kind: str = "voice") -> float | None:
+    """Accuracy of the voice token alone on the posts of one composed kind (a check of in- vs out-of-sample)."""
+    have = [r for r in rows if r["kind"] == kind and r.get("by") and r["by"].get("voice")]
+    if not have:
+        return None
+    return round(float(np.mean([int(np.argmax(r["by"]["voice"])) == LABELS.index(r["label"]) for r in have])), 4)
+
+
+@torch.inference_mode()
+def attention_by_kind(net: FusionNet | FusionEnsemble, rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean attention weight per modality on the posts of each composed kind (how far each token is trusted)."""
+    x, mask, _ = tensors(rows)
+    _, w = net(x, mask)
+    out = {}
+    for k in sorted({r["kind"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["kind"] == k]
+        out[k] = {m: round(float(w[idx, j].mean()), 3) for j, m in enumerate(MODALITIES) if mask[idx, j].any()}
+    return out
+
+
 def tables(rows: list[dict[str, Any]], probs: np.ndarray) -> dict[str, Any]:
     y = [LABELS.index(r["label"]) for r in rows]
     pred = probs.argmax(1).tolist()
@@ -133,12 +157,21 @@ def tables(rows: list[dict[str, Any]], probs: np.ndarray) -> dict[str, Any]:
 
 
 def train_fusion(n_train: int = 1400, n_dev: int = 350, seed: int = 2, out: Path = DEFAULT_FUSION_ARTEFACT,
-                 cache_dir: Path = CACHE_DIR, n_seeds: int = 5) -> dict[str, Any]:
+                 cache_dir: Path = CACHE_DIR, n_seeds: int = 5, voice_oof: bool = True) -> dict[str, Any]:
     """Each grid point (width, weight decay) is an ensemble of `n_seeds` nets (init + modality-dropout seeds);
-    the grid point is chosen by the ensemble's dev macro-F1, and the report also gives each member's own figure."""
+    the grid point is chosen by the ensemble's dev macro-F1, and the report also gives each member's own figure.
+    `voice_oof`: train posts' voice tokens are cross-fitted (monitor/training/cross_fit.py), not in-sample."""
     from safetensors.torch import save_file
 
+    from monitor.training.cross_fit import apply_voice_oof, voice_oof_tokens
+
     train_all = extract("train", n_train, seed, cache_dir=cache_dir)
+    voice_report: dict[str, Any] = {"cross_fitted": voice_oof,
+                                    "train_voice_posts_token_accuracy_in_sample": _token_accuracy(train_all)}
+    if voice_oof:
+        files = {r["voice_file"] for r in train_all if r.get("voice_file")}
+        voice_report["n_replaced"] = apply_voice_oof(train_all, voice_oof_tokens(files))
+        voice_report["train_voice_posts_token_accuracy_cross_fitted"] = _token_accuracy(train_all)
     dev_all = extract("dev", n_dev, 1, cache_dir=cache_dir)
     train = [r for r in train_all if r["by"] and r["media"]]
     dev = [r for r in dev_all if r["by"]]
@@ -162,6 +195,7 @@ def train_fusion(n_train: int = 1400, n_dev: int = 350, seed: int = 2, out: Path
     text_only = np.stack([np.asarray(r["by"].get("text", (0.0, 1.0, 0.0))) if r["by"] else (0.0, 1.0, 0.0)
                           for r in dev])
     report: dict[str, Any] = {
+        "train_voice_evidence": voice_report,
         "train": {"n_composed": len(train_all), "n_fusion": len(train), "recipe": f"compose train n={n_train} "
                   f"seed={seed}", "kinds": {k: sum(r["kind"] == k for r in train) for k in sorted({r["kind"]
                                                                                             for r in train})}},
@@ -172,6 +206,9 @@ def train_fusion(n_train: int = 1400, n_dev: int = 350, seed: int = 2, out: Path
         "grid": [{"d": g[1], "weight_decay": g[2], "dev_macro_f1": round(g[0], 4),
                   "member_dev_macro_f1": [round(f, 4) for f in g[4]]} for g in grid],
         "dev_fused": tables(dev, fused),
+        "dev_nll": round(float(-np.mean(np.log(fused[np.arange(len(dev)), [LABELS.index(r["label"]) for r in dev]]
+                                               + 1e-9))), 4),
+        "dev_attention_by_kind": attention_by_kind(net, dev_media),
         "dev_rule": tables(dev, rule_predict(dev)),
         "dev_text_only": tables(dev, text_only),
         "dev_drop_one_modality": {m: {k: v for k, v in tables(dev, predict(net, dev, temperature, drop=m)).items()

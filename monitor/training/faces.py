@@ -133,7 +133,7 @@ def train_faces(out: Path = DEFAULT_FACE_ARTEFACT, epochs: int = 30, batch: int 
     temp = fit_temperature(best["logits"], ydv)
     probs = torch.softmax(torch.tensor(best["logits"]) / temp, -1).numpy()
     report = classification_report(ydv, probs.argmax(1), classes, probs)
-    meta = {"classes": list(classes), "width": width, "temperature": temp, "version": "2" if init_meta else "1",
+    meta = {"classes": list(classes), "width": width, "temperature": temp, "version": str(int(init_meta.get("version") or 1) + 1) if init_meta else "1",
             "init": init_meta, "pct_start": pct_start,
             "selected_epoch": best["epoch"], "epochs_run": len(history), "seed": seed, "batch": batch, "lr": lr,
             "train": {"file": "fer2013_train.npz", "n": len(xt)}, "dev": {"file": "fer2013_dev.npz", "n": len(xd)},

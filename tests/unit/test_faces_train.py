@@ -27,6 +27,9 @@ def test_fresh_run_then_warm_restart_records_its_lineage(tmp_path):
     assert second["version"] == "2" and second["init"]["path"] == str(tmp_path / "a")
     assert second["init"]["dev_accuracy"] == first["dev_accuracy"] and len(second["history"]) == 2
     assert "Warm restart" in (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    third = train_faces(tmp_path / "d", epochs=1, batch=28, lr=1e-3, width=4, data_dir=tmp_path, init=tmp_path / "b")
+    assert third["version"] == "3" and third["init"]["init"]["path"] == str(tmp_path / "a")  # a restart of a restart
+    assert "`faces-cnn-3`" in (tmp_path / "d" / "MODEL_CARD.md").read_text()
     a, b = FaceExpressionModel(tmp_path / "a", device="cpu"), FaceExpressionModel(tmp_path / "b", device="cpu")
     wa, wb = a.model.state_dict(), b.model.state_dict()
     assert all(wa[k].shape == wb[k].shape for k in wa) and any(not (wa[k] == wb[k]).all() for k in wa)

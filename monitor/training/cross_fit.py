@@ -8,6 +8,9 @@ prosody, which carries no emotion) outvotes the transcript. This module rebuilds
 the way it would look on an unseen speaker: leave-one-speaker-out, the head (same features, L2 and temperature as
 the shipped model) and the alignment projection (same recipe as `monitor train align`) are refitted without the
 clip's speaker and applied to it. Dev posts are untouched (their speakers 03 and 08 are unseen by both models).
+Not refitted per fold (second-order, stated for completeness): the alignment's input scaler (the shipped voice
+model's mean / std over all training speakers) and the L2 strength and temperature, which the voice trainer chose by
+leave-one-speaker-out over the same speakers.
 """
 
 from __future__ import annotations
@@ -45,11 +48,13 @@ def post_clip(obj: dict[str, Any], index: dict[str, str]) -> str | None:
     return None
 
 
-def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 3
-                     ) -> dict[str, tuple[list[float], list[float]]]:
+def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 3,
+                     leave_speaker_out: bool = True) -> dict[str, tuple[list[float], list[float]]]:
     """file -> (voice evidence (neg, neu, pos), aligned sims) from models that never saw the file's speaker.
 
-    Only train-speaker files can be asked for (dev speakers are out of sample already)."""
+    Only train-speaker files can be asked for (dev speakers are out of sample already). `leave_speaker_out=False`
+    fits one fold on every training speaker: the head then reproduces the shipped voice model (a consistency check
+    that this module builds the token exactly as the worker does)."""
     import torch
 
     from monitor.media.audio import decode_audio
@@ -65,7 +70,8 @@ def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 
     voice = VoiceEmotionModel()
     aligner = Aligner()
     l2 = float(voice.meta["l2"])
-    rows = []
+    if not files:
+        return {}
     with open(emo / "labels.tsv", newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["speaker"] not in DEV_SPEAKERS]
     asked_dev = {f for f in files if f not in {r["file"] for r in rows}}
@@ -88,8 +94,10 @@ def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 
     protos = aligner.protos
     out: dict[str, tuple[list[float], list[float]]] = {}
     wanted = {r["file"] for r in rows} & files
-    for s in sorted({r["speaker"] for r in rows if r["file"] in wanted}):
-        te, tr = spk == s, spk != s
+    folds = sorted({r["speaker"] for r in rows if r["file"] in wanted}) if leave_speaker_out else ["(none)"]
+    for s in folds:
+        te = spk == s if leave_speaker_out else np.isin([r["file"] for r in rows], sorted(wanted))
+        tr = spk != s
         mu, sd = standardise(x[tr])
         w, b = fit_logreg((x[tr] - mu) / sd, y7[tr], l2, len(voice.classes))
         logits = (((x[te] - mu) / sd) @ w + b) / voice.temperature

@@ -133,7 +133,7 @@ def train_faces(out: Path = DEFAULT_FACE_ARTEFACT, epochs: int = 30, batch: int 
     temp = fit_temperature(best["logits"], ydv)
     probs = torch.softmax(torch.tensor(best["logits"]) / temp, -1).numpy()
     report = classification_report(ydv, probs.argmax(1), classes, probs)
-    meta = {"classes": list(classes), "width": width, "temperature": temp, "version": str(int(init_meta.get("version") or 1) + 1) if init_meta else "1",
+    meta = {"classes": list(classes), "width": width, "temperature": temp, "version": next_version(init_meta),
             "init": init_meta, "pct_start": pct_start,
             "selected_epoch": best["epoch"], "epochs_run": len(history), "seed": seed, "batch": batch, "lr": lr,
             "train": {"file": "fer2013_train.npz", "n": len(xt)}, "dev": {"file": "fer2013_dev.npz", "n": len(xd)},
@@ -142,6 +142,14 @@ def train_faces(out: Path = DEFAULT_FACE_ARTEFACT, epochs: int = 30, batch: int 
     save_face_model(model.cpu(), out, meta)
     (out / "MODEL_CARD.md").write_text(face_card(meta, report))
     return meta
+
+
+def next_version(init_meta: dict[str, Any] | None) -> str:
+    """"1" for a run from scratch; a warm restart of version N is N + 1 (a non-numeric version gets a suffix)."""
+    if not init_meta:
+        return "1"
+    v = str(init_meta.get("version") or "1")
+    return str(int(v) + 1) if v.isdigit() else f"{v}.r"
 
 
 def face_card(meta: dict[str, Any], report: dict[str, Any]) -> str:

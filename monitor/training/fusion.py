@@ -23,6 +23,7 @@ import torch
 
 from monitor import LABELS
 from monitor.score.fusion import (
+    DEFAULT_ALIGN_ARTEFACT,
     DEFAULT_FUSION_ARTEFACT,
     MODALITIES,
     FusionEnsemble,
@@ -32,6 +33,23 @@ from monitor.score.fusion import (
 from monitor.training.metrics import classification_report, fit_temperature
 
 CACHE_DIR = Path(".cache") / "fusion"
+
+
+def evidence_fingerprint() -> str:
+    """Short hash of the artefacts that produce the evidence (text, faces, voice, alignment), so a cached evidence
+    file is never reused after one of them is retrained."""
+    import hashlib
+
+    from monitor.media.face_model import DEFAULT_FACE_ARTEFACT
+    from monitor.media.prosody import DEFAULT_VOICE_ARTEFACT
+    from monitor.score.text_model import DEFAULT_ARTEFACT
+
+    h = hashlib.sha256()
+    for d in (DEFAULT_ARTEFACT, DEFAULT_FACE_ARTEFACT, DEFAULT_VOICE_ARTEFACT, DEFAULT_ALIGN_ARTEFACT):
+        for f in sorted(Path(d).glob("*")):
+            if f.suffix in (".json", ".safetensors", ".npz"):
+                h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:10]
 
 
 def extract(split: str, n: int, seed: int, batch: int = 16, cache_dir: Path = CACHE_DIR) -> list[dict[str, Any]]:
@@ -45,7 +63,8 @@ def extract(split: str, n: int, seed: int, batch: int = 16, cache_dir: Path = CA
     from monitor.training.cross_fit import clip_index, post_clip
     from monitor.training.text_data import default_data_dir
 
-    path = cache_dir / f"{split}-n{n}-s{seed}-v2.json"  # v2: rows name their Emo-DB clip (`voice_file`)
+    # v2: rows name their Emo-DB clip (`voice_file`); the fingerprint changes with any encoder artefact
+    path = cache_dir / f"{split}-n{n}-s{seed}-v2-{evidence_fingerprint()}.json"
     if path.exists():
         return json.loads(path.read_text())
     clips = clip_index(default_data_dir() / "audio" / "emodb")
@@ -206,6 +225,7 @@ def train_fusion(n_train: int = 1400, n_dev: int = 350, seed: int = 2, out: Path
         "grid": [{"d": g[1], "weight_decay": g[2], "dev_macro_f1": round(g[0], 4),
                   "member_dev_macro_f1": [round(f, 4) for f in g[4]]} for g in grid],
         "dev_fused": tables(dev, fused),
+        "dev_voice_posts_token_accuracy": _token_accuracy(dev),
         "dev_nll": round(float(-np.mean(np.log(fused[np.arange(len(dev)), [LABELS.index(r["label"]) for r in dev]]
                                                + 1e-9))), 4),
         "dev_attention_by_kind": attention_by_kind(net, dev_media),

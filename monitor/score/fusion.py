@@ -101,16 +101,17 @@ class Aligner:
         p = t["text_prototypes"]
         self.protos = p / np.linalg.norm(p, axis=1, keepdims=True)
 
-    def _sims(self, z: np.ndarray) -> list[float]:
+    def sims(self, z: np.ndarray) -> list[float]:
+        """Cosine of a vector in the text space to the three sentiment prototypes (rounded as tokens are)."""
         z = z / max(float(np.linalg.norm(z)), 1e-9)
         return [round(float(s), 4) for s in self.protos @ z]
 
     def face(self, emb: np.ndarray) -> list[float]:
         x = (np.asarray(emb, np.float32) - self.t["face_mu"]) / self.t["face_sd"]
-        return self._sims(self.t["face_w"] @ x + self.t["face_b"])
+        return self.sims(self.t["face_w"] @ x + self.t["face_b"])
 
     def voice(self, standardized: np.ndarray) -> list[float]:
-        return self._sims(self.t["voice_w"] @ np.asarray(standardized, np.float32) + self.t["voice_b"])
+        return self.sims(self.t["voice_w"] @ np.asarray(standardized, np.float32) + self.t["voice_b"])
 
 
 class FusionModel:

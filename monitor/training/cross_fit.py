@@ -57,31 +57,30 @@ def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 
     that this module builds the token exactly as the worker does)."""
     import torch
 
-    from monitor.media.audio import decode_audio
     from monitor.media.prosody import VoiceEmotionModel, valence
     from monitor.score.fusion import Aligner
     from monitor.score.text_model import TextSentimentModel
     from monitor.training.align import _fit, embed_texts
     from monitor.training.text_data import default_data_dir, load_splits
-    from monitor.training.voice import fit_logreg, standardise
+    from monitor.training.voice import fit_logreg, load_clips, standardise
 
+    if not files:
+        return {}
     d = Path(data_dir or default_data_dir())
-    emo = d / "audio" / "emodb"
+    names, clips, emotions, speakers = load_clips(d / "audio" / "emodb")
+    train_idx = [i for i, s in enumerate(speakers) if s not in DEV_SPEAKERS]
+    asked_dev = files - {names[i] for i in train_idx}
+    if asked_dev:
+        raise ValueError(f"not train-speaker Emo-DB files: {sorted(asked_dev)[:3]}")
     voice = VoiceEmotionModel()
     aligner = Aligner()
     l2 = float(voice.meta["l2"])
-    if not files:
-        return {}
-    with open(emo / "labels.tsv", newline="") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["speaker"] not in DEV_SPEAKERS]
-    asked_dev = {f for f in files if f not in {r["file"] for r in rows}}
-    if asked_dev:
-        raise ValueError(f"not train-speaker Emo-DB files: {sorted(asked_dev)[:3]}")
-    x = np.stack([voice.featurize(decode_audio((emo / r["file"]).read_bytes())) for r in rows])
-    y7 = np.array([voice.classes.index(r["emotion"]) for r in rows])
-    spk = np.array([r["speaker"] for r in rows])
-    lab3 = np.array([LABELS.index(EMODB_TO_LABEL[r["emotion"]]) if r["emotion"] in EMODB_TO_LABEL else -1
-                     for r in rows])
+    names = [names[i] for i in train_idx]
+    x = np.stack([voice.featurize(clips[i]) for i in train_idx])
+    y7 = np.array([voice.classes.index(emotions[i]) for i in train_idx])
+    spk = np.array([speakers[i] for i in train_idx])
+    lab3 = np.array([LABELS.index(EMODB_TO_LABEL[emotions[i]]) if emotions[i] in EMODB_TO_LABEL else -1
+                     for i in train_idx])
     xs = (x - voice.mean) / voice.std  # the aligner's input, as in `monitor train align` and the worker
     # text side of the alignment, as `monitor train align` builds it: train-sentence embeddings per sentiment
     rng = random.Random(seed)
@@ -91,12 +90,10 @@ def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 
     e_train = {k: embed_texts(text_model, rng.sample([e.text for e in pool if e.label == k],
                                                      min(800, sum(e.label == k for e in pool))))
                for k in range(3)}
-    protos = aligner.protos
     out: dict[str, tuple[list[float], list[float]]] = {}
-    wanted = {r["file"] for r in rows} & files
-    folds = sorted({r["speaker"] for r in rows if r["file"] in wanted}) if leave_speaker_out else ["(none)"]
+    folds = sorted({s for s, n in zip(spk, names, strict=True) if n in files}) if leave_speaker_out else ["(none)"]
     for s in folds:
-        te = spk == s if leave_speaker_out else np.isin([r["file"] for r in rows], sorted(wanted))
+        te = spk == s if leave_speaker_out else np.isin(names, sorted(files))
         tr = spk != s
         mu, sd = standardise(x[tr])
         w, b = fit_logreg((x[tr] - mu) / sd, y7[tr], l2, len(voice.classes))
@@ -105,14 +102,12 @@ def voice_oof_tokens(files: set[str], data_dir: Path | None = None, seed: int = 
         p7 /= p7.sum(1, keepdims=True)
         keep = tr & (lab3 >= 0)
         pairs = np.stack([e_train[int(k)][rng.randrange(len(e_train[int(k)]))] for k in lab3[keep]])
-        proj = _fit(xs[keep], lab3[keep], protos, pairs, epochs=200, seed=seed)
+        proj = _fit(xs[keep], lab3[keep], aligner.protos, pairs, epochs=200, seed=seed)
         with torch.no_grad():
             z = proj(torch.tensor(xs[te], dtype=torch.float32)).numpy()
         for k, i in enumerate(np.flatnonzero(te)):
-            name = rows[i]["file"]
-            if name in wanted:
-                zz = z[k] / max(float(np.linalg.norm(z[k])), 1e-9)
-                out[name] = (valence(p7[k], voice.classes)[0], [round(float(v), 4) for v in protos @ zz])
+            if names[i] in files:
+                out[names[i]] = (valence(p7[k], voice.classes)[0], aligner.sims(z[k]))
     return out
 
 

@@ -82,6 +82,12 @@ def bucket_start(ts_ms: int, size_ms: int) -> int:
     return ts_ms - ts_ms % size_ms
 
 
+def first_open_bucket(watermark: int, cfg: WindowConfig) -> int:
+    """Start of the earliest bucket this watermark cannot close yet (s + size + grace > watermark): an on-time post
+    may still arrive for it from a slower raw partition, so a quiet topic's state must not jump past it."""
+    return bucket_start(watermark - cfg.size_ms - cfg.grace_ms, cfg.size_ms) + cfg.size_ms
+
+
 def empty_counts() -> dict[str, Any]:
     return {"n": 0, "neg": 0, "neu": 0, "pos": 0, "uns": 0, "ssum": 0.0}
 
@@ -163,8 +169,9 @@ def close_windows(state: dict[str, Any], topic: str, watermark: int, cfg: Window
         if quiet:
             if not state["open"]:  # idle topic: forget it (bounded state)
                 state["next"], state["closed"] = None, {}
-            else:  # skip an empty stretch up to the next open bucket
-                state["next"] = max(end, min(int(s) for s in state["open"]))
+            else:  # skip an empty stretch, but never past a bucket the watermark has not closed yet
+                state["next"] = max(end, min(min(int(s) for s in state["open"]),
+                                             first_open_bucket(watermark, cfg)))
                 if state["next"] > end:
                     state["closed"] = {}
     return out

@@ -78,6 +78,52 @@ def test_gap_is_skipped_not_enumerated():
     assert len(out) < 20 and not is_idle(s)
 
 
+def test_quiet_topic_does_not_jump_past_buckets_the_watermark_has_not_closed():
+    """Hot path v3 #12: a faster raw partition opened a later bucket; when the topic's oldest window closed empty
+    the state jumped to that bucket and on-time posts of a slower partition were counted late."""
+    cfg = WindowConfig(size_ms=60_000, hop_size_ms=60_000, hop_step_ms=60_000, grace_ms=10_000)
+    s = new_state()
+    assert add_event(s, ev(1, 1_000), 0, cfg) == "added"
+    assert add_event(s, ev(2, 600_000), 0, cfg) == "added"  # a faster partition is ten minutes ahead
+    out = close_windows(s, "T", 130_000, cfg, 0)  # the slowest partition is at 130 s
+    assert [w["start_ms"] for w in out if w["kind"] == "tumbling"] == [0]
+    assert add_event(s, ev(3, 125_000), 130_000, cfg) == "added"  # on time: 125 s + 60 s + 10 s > 130 s
+    assert add_event(s, ev(4, 300_000), 130_000, cfg) == "added"
+    out = close_windows(s, "T", 10**6, cfg, 0)
+    got = {w["start_ms"]: w["n"] for w in out if w["kind"] == "tumbling" and w["n"]}
+    assert got == {120_000: 1, 300_000: 1, 600_000: 1}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_in_order_replay_across_partitions_counts_nothing_late(seed):
+    """A time-sorted stream split over 4 raw partitions that progress unevenly, the watermark being their minimum:
+    no post is late and every post lands in its window (the real-stream replay of Hot path v3 #12)."""
+    rng = random.Random(seed)
+    cfg = WindowConfig(size_ms=60_000, hop_size_ms=60_000, hop_step_ms=60_000, grace_ms=10_000)
+    times = sorted(rng.choice([rng.randrange(0, 3_600_000), rng.randrange(0, 200_000)]) for _ in range(400))
+    events = [ev(i, t, topic=rng.choice("AB")) for i, t in enumerate(times)]
+    parts: list[list[ScoredEvent]] = [[], [], [], []]
+    for e in events:
+        parts[rng.randrange(4)].append(e)
+    pos, high = [0] * 4, [0] * 4
+    states = {"A": new_state(), "B": new_state()}
+    closed = []
+    while any(pos[p] < len(parts[p]) for p in range(4)):
+        p = rng.choice([q for q in range(4) if pos[q] < len(parts[q])])
+        for e in parts[p][pos[p]:pos[p] + rng.randrange(1, 30)]:  # a partition runs ahead by a batch
+            wm = min(high[q] if pos[q] < len(parts[q]) else 10**12 for q in range(4))
+            assert add_event(states[e.topic], e, wm, cfg) == "added"
+            pos[p] += 1
+            high[p] = e.event_ms
+            for t, s in states.items():
+                closed += close_windows(s, t, min(high[q] if pos[q] < len(parts[q]) else 10**12
+                                                  for q in range(4)), cfg, 0)
+    for t, s in states.items():
+        closed += close_windows(s, t, 10**7, cfg, 0)
+    got = {(w["topic"], w["start_ms"]): w["n"] for w in closed if w["kind"] == "tumbling" and w["n"]}
+    assert got == {k: c["n"] for k, c in reference_tumbling(events, cfg.size_ms).items()}
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_matches_reference_under_redelivery_and_shuffle(seed):
     rng = random.Random(seed)

@@ -72,8 +72,10 @@ class Settings(BaseModel):
             "A webhook still failing this long after an alert's first attempt gives up: the alert goes "
             "to the dead-letter topic (reason alert_delivery_failed). 0: retry forever."))
     window_s: int = Field(60, description="Tumbling window (bucket) size in seconds of event time.")
-    hop_size_s: int = Field(300, description="Hopping window size (a multiple of hop_step_s).")
-    hop_step_s: int = Field(60, description="Hopping window step (a multiple of window_s).")
+    hop_size_s: int | None = Field(
+        None, description="Hopping window size (a multiple of hop_step_s). Default: 5 steps.")
+    hop_step_s: int | None = Field(
+        None, description="Hopping window step (a multiple of window_s). Default: window_s.")
     grace_s: int = Field(
         30, description="Allowed lateness: a bucket closes when the watermark passes its end plus this.")
     tick_interval_s: float = Field(
@@ -143,17 +145,26 @@ class Settings(BaseModel):
         False, description="Allow fetching from private / loopback addresses (tests only; SSRF guard).")
     limits: Limits = Field(default_factory=Limits, description="Input limits (see the limits.* rows).")
     detect_warmup_windows: int = Field(
-        30, description="Windows of a topic before the spike detector may fire.")
-    detect_min_posts: int = Field(10, description="Minimum posts in a window for the rate test.")
-    detect_p_threshold: float = Field(
-        5e-4, description=(
-            "Scale-adjusted tail probability under the topic's baseline below which a block of windows "
-            "is anomalous (chosen on the simulator's dev seeds for <= 0.5 false alarms per topic-week)."))
+        30, description="Warm-up in windows, used when detect_warmup_s is not set (30 windows of window_s).")
+    detect_warmup_s: float | None = Field(
+        None, description="Event time of a topic before the negative-rate detector may fire (seconds).")
+    detect_min_posts: int = Field(10, description="Minimum posts in the firing block for the rate test.")
+    detect_p_threshold: float | None = Field(
+        None, description=(
+            "Scale-adjusted tail probability below which a block is anomalous. Default: "
+            "detect_false_alarms_per_week * window_s / one week (the same budget in time for any window size)."))
+    detect_false_alarms_per_week: float = Field(
+        0.5, description="False-alarm budget per topic-week that sets the default p threshold (both signals).")
     detect_min_ratio: float = Field(
         1.3, description="Minimum observed/baseline negative-rate ratio of the firing block.")
-    detect_scales: list[int] = Field(
-        default_factory=lambda: [1, 3, 6, 12], description=(
-            "Block lengths (in windows) scanned for evidence; the best is kept, Bonferroni-adjusted."))
+    detect_scales_s: list[float] = Field(
+        default_factory=lambda: [60, 300, 900, 3600, 21600, 86400], description=(
+            "Time scales (seconds) scanned for evidence, rounded to whole windows (those under a window are "
+            "dropped); the best is kept, Bonferroni-adjusted over the scales tested."))
+    detect_scales: list[int] | None = Field(
+        None, description="Deprecated: scales in windows (overrides detect_scales_s as window counts).")
+    detect_half_life_s: float = Field(
+        3 * 86400.0, description="Memory of a topic's baseline negative share (event-time half-life, seconds).")
     detect_overdispersion: float = Field(
         200.0, description="Beta prior strength of the rate test: smaller tolerates more natural variation.")
     # per-topic operator overrides: {topic: {sensitivity, min_posts, min_ratio, mute: [{start, end, days}]}}
@@ -183,6 +194,14 @@ class Settings(BaseModel):
     alert_cooldown_s: int = Field(
         600, description="After a resolve, a new rate alert on the same topic waits this long.")
     volume_cooldown_s: int = Field(3600, description="Cooldown of volume-spike alerts.")
+    volume_warmup_s: float = Field(
+        86400.0, description="Event time of a topic before the volume detector may fire (seconds): a daily cycle.")
+    volume_half_life_s: float = Field(
+        14 * 86400.0, description="Memory of a topic's volume baseline and seasonality (half-life, seconds).")
+    volume_min_ratio: float = Field(2.0, description="Minimum observed/expected posts of a firing volume block.")
+    volume_min_count: int = Field(5, description="Minimum posts of a firing volume block.")
+    volume_p_threshold: float | None = Field(
+        None, description="Scale-adjusted p threshold of the volume test (default: from the false-alarm budget).")
     # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
     webhooks: list[dict[str, Any]] = Field(
         default_factory=list, description=(
@@ -215,15 +234,22 @@ class Settings(BaseModel):
 
     @field_validator("detect_scales")
     @classmethod
-    def _scales(cls, v: list[int]) -> list[int]:
-        if not v or any(x <= 0 for x in v):
+    def _scales(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(x <= 0 for x in v)):
             raise ValueError("detect_scales: a non-empty list of window counts > 0")
+        return sorted(set(v)) if v is not None else None
+
+    @field_validator("detect_scales_s")
+    @classmethod
+    def _scales_s(cls, v: list[float]) -> list[float]:
+        if not v or any(x <= 0 for x in v):
+            raise ValueError("detect_scales_s: a non-empty list of durations in seconds > 0")
         return sorted(set(v))
 
     @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
     @classmethod
-    def _positive(cls, v: int) -> int:
-        if v <= 0:
+    def _positive(cls, v: int | None) -> int | None:
+        if v is not None and v <= 0:
             raise ValueError("must be > 0")
         return v
 
@@ -268,8 +294,15 @@ class Settings(BaseModel):
         return v
 
     def model_post_init(self, _ctx: Any) -> None:
+        # hop settings follow window_s unless set: MONITOR_WINDOW_S=3600 alone must never fail
+        if self.hop_step_s is None:
+            object.__setattr__(self, "hop_step_s", self.window_s)
+        if self.hop_size_s is None:
+            object.__setattr__(self, "hop_size_s", 5 * int(self.hop_step_s or self.window_s))
         if self.hop_step_s % self.window_s or self.hop_size_s % self.hop_step_s:
-            raise ValueError("hop_step_s must be a multiple of window_s and hop_size_s a multiple of hop_step_s")
+            raise ValueError(
+                f"hop_step_s ({self.hop_step_s}) must be a multiple of window_s ({self.window_s}) and hop_size_s "
+                f"({self.hop_size_s}) a multiple of hop_step_s; leave both unset to derive them from window_s")
 
     @classmethod
     def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -187,13 +187,14 @@ class AlertRecord(_Wire):
     window: AlertWindow
     observed_rate: float
     baseline_rate: float
-    block: AlertBlock | None = None  # negative_rate only
+    block: AlertBlock | None = None  # the firing block (volume: n = posts in it)
     score: float
     p_value: float
     peak_rate: float
     peak_score: float
     onset: str
     scale_windows: int
+    scale_s: float | None = None  # the firing block's time scale in seconds
     time_to_detect_s: float
     evidence_digits: float
     confidence: Literal["low", "high"]

@@ -1,4 +1,4 @@
-"""Detection commands: `monitor detect`, `monitor eval nab|rate-sim|detect`, `monitor silence add|expire|list`."""
+"""Detection commands: `monitor detect`, `monitor eval nab|rate-sim|detect|stream`, `monitor silence add|expire|list`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,19 @@ def add_eval(evs: argparse._SubParsersAction) -> None:
     ed.add_argument("--grace-windows", type=int, default=2)
     ed.add_argument("--json", action="store_true")
     ed.set_defaults(func=cmd_eval_detect)
+
+    st = evs.add_parser("stream", help="replay a recorded post stream through scorer, windows and detector; judge "
+                                       "the alerts against price-move days (recall, unmatched alerts, lead time)")
+    st.add_argument("--posts", type=Path, required=True, help="posts.raw JSON lines (.gz ok), sorted by time")
+    st.add_argument("--events", type=Path, required=True, help="events.json: per ticker, down / up days")
+    st.add_argument("--window-s", type=int, default=None, help="window size (default: the settings' window_s)")
+    st.add_argument("--scorer", choices=["auto", "text", "vader"], default=None)
+    st.add_argument("--config", type=Path, default=None, help="YAML settings (the worker's; MONITOR_* env apply)")
+    st.add_argument("--cache-dir", type=Path, default=Path(".cache"), help="scores cached here by scorer + texts")
+    st.add_argument("--output", type=Path, default=None, help="write the JSON report here")
+    st.add_argument("--plots", type=Path, default=None, help="folder for one PNG timeline per ticker")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_eval_stream)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +117,42 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
         for inc in res["per_incident"]:
             print(f"  {inc['topic']:<16} {inc['signal']:<14} detected={inc['detected']!s:<5} "
                   f"time_to_detect_s={inc['time_to_detect_s']}")
+    return 0
+
+
+def cmd_eval_stream(args: argparse.Namespace) -> int:
+    from monitor.config import Settings
+    from monitor.detect.stream_eval import evaluate, load_events, plot_timelines
+
+    try:
+        settings = Settings.load(args.config, window_s=args.window_s, scorer=args.scorer)
+        report, windows, alerts = evaluate(args.posts, args.events, settings, args.cache_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.plots:
+        paths = plot_timelines(windows, alerts, load_events(args.events), args.plots, sorted(report["per_ticker"]))
+        report["plots"] = str(args.plots)
+        print(f"{len(paths)} timelines in {args.plots}", file=sys.stderr)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=1, default=str))
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k not in ("down_days", "up_days", "per_ticker")},
+                         default=str))
+    else:
+        b = report["baseline_zscore"]
+        print(f"{args.posts}: {report['posts']} posts, {report['tickers']} tickers, {report['weeks']} weeks, "
+              f"scorer {report['scorer']}, {report['window_s']} s windows, late events {report['late_events']}")
+        print(f"detectable down days {report['detectable_down_days']}: any-alert recall {report['recall_any_down']}, "
+              f"negative-rate recall {report['recall_negative_rate_down']}, volume {report['recall_volume_down']}")
+        print(f"detectable up days {report['detectable_up_days']}: any {report['recall_any_up']}, negative-rate "
+              f"{report['recall_negative_rate_up']}")
+        print(f"unmatched alerts per ticker-week {report['unmatched_per_ticker_week']} (negative rate "
+              f"{report['unmatched_negative_rate_per_ticker_week']}, volume {report['unmatched_volume_per_ticker_week']})"
+              f"; median lead vs the 09:30 open {report['median_lead_s']} s")
+        print(f"baseline ({b['definition']}): down recall {b['recall_down']}, up {b['recall_up']}, unmatched per "
+              f"ticker-week {b['unmatched_per_ticker_week']}")
     return 0
 
 

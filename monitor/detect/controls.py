@@ -66,7 +66,7 @@ class TopicOverride(BaseModel):
 def rate_config_for(base: RateConfig, override: TopicOverride | None) -> RateConfig:
     if override is None:
         return base
-    return replace(base, p_threshold=min(0.5, base.p_threshold * override.sensitivity),
+    return replace(base, sensitivity=base.sensitivity * override.sensitivity,
                    min_posts=override.min_posts or base.min_posts, min_ratio=override.min_ratio or base.min_ratio)
 
 

@@ -51,10 +51,21 @@ def _update_terms(baseline: dict[str, float], window_terms: dict[str, int]) -> d
 def _load(d: dict[str, Any] | None) -> tuple[RateState, LifecycleState, int | None, dict[str, Any]]:
     if not d:
         return RateState(), LifecycleState(), None, {}
-    r = dict(d["rate"])
-    r["hour_k"] = {int(k): v for k, v in r["hour_k"].items()}
-    r["hour_n"] = {int(k): v for k, v in r["hour_n"].items()}
-    return RateState(**r), LifecycleState(**d["life"]), d.get("last_start"), d.get("incident", {})
+    try:
+        rs = RateState(**d["rate"])
+        if rs.recent and len(rs.recent[0]) != 6 or not isinstance(rs.hour_k, list):
+            raise TypeError("detector state of an older version")
+    except TypeError:  # a v2 state (windows, not time): start the topic afresh rather than crash
+        rs = RateState()
+    return rs, LifecycleState(**d["life"]), d.get("last_start"), d.get("incident", {})
+
+
+def gap_windows(last_end: int | None, w: dict[str, Any]) -> int:
+    """Empty windows between the topic's previous window and this one (never emitted: counted as calm)."""
+    if last_end is None:
+        return 0
+    size = max(1, int(w["end_ms"]) - int(w["start_ms"]))
+    return max(0, (int(w["start_ms"]) - last_end) // size)
 
 
 @dataclass(frozen=True)
@@ -86,8 +97,19 @@ def links(controls: Controls, topic: str, signal: str, starts_ms: int, end_ms: i
     return out
 
 
+def duration(seconds: float) -> str:
+    """60 -> '1 min', 3600 -> '1 h', 86400 -> '24 h'."""
+    s = float(seconds)
+    if s >= 3600:
+        return f"{s / 3600:g} h"
+    if s >= 60:
+        return f"{s / 60:g} min"
+    return f"{s:g} s"
+
+
 def _detection(incident: dict[str, Any], end_ms: int) -> dict[str, Any]:
     return {"onset": iso(incident["onset_ms"]), "scale_windows": incident["scale"],
+            "scale_s": incident.get("scale_s"),
             "time_to_detect_s": round((end_ms - incident["onset_ms"]) / 1000, 3),
             "evidence_digits": incident["evidence"], "confidence": incident["confidence"]}
 
@@ -99,15 +121,19 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
     rs, ls, last_start, incident = _load(state)
     if last_start is not None and w["start_ms"] <= last_start:
         return None, None
-    v = observe(rs, w["start_ms"], int(w["n"]), int(w["negatives"]), rate_config_for(rate_cfg, controls.override))
+    size = int(w["end_ms"]) - int(w["start_ms"])
+    v = observe(rs, w["start_ms"], int(w["n"]), int(w["negatives"]), rate_config_for(rate_cfg, controls.override),
+                size_ms=size)
     decide = v.alert and not muted(controls.override, w["end_ms"])
-    change = step(ls, w["end_ms"], decide, v.score, v.rate, life_cfg, elevated=not v.calm)
+    gap = gap_windows(last_start + size if last_start is not None else None, w)
+    change = step(ls, w["end_ms"], decide, v.score, v.rate, life_cfg, elevated=not v.calm, gap_windows=gap)
     record = None
     terms = dict((state or {}).get("terms", {}))
     if change == "firing":
         onset = v.onset_ms if v.onset_ms is not None else w["start_ms"]
         incident = {"fingerprint": fingerprint(w["topic"], "negative_rate", w["end_ms"]),
                     "starts_ms": w["start_ms"], "baseline": v.baseline, "onset_ms": onset, "scale": v.scale,
+                    "scale_s": v.scale_s,
                     "evidence": v.evidence, "confidence": v.confidence, "fired_end_ms": w["end_ms"]}
     if change:
         record = {
@@ -126,7 +152,7 @@ def process_window(state: dict[str, Any] | None, w: dict[str, Any], rate_cfg: Ra
             "rising_terms": rising_terms(w.get("negative_terms", {}), terms),
             "modalities": w.get("negative_by_modality", {}),
             "summary": (f"negative share of {w['topic']} {v.block_k / max(1, v.block_n):.0%} "
-                        f"({v.block_k}/{v.block_n} over {v.scale} window{'s' if v.scale > 1 else ''}) vs baseline "
+                        f"({v.block_k}/{v.block_n} in {duration(v.scale_s)}) vs baseline "
                         f"{incident['baseline']:.0%}" + (" (low confidence: few posts)" if v.confidence == "low"
                                                           else "")
                         if change == "firing" else
@@ -147,19 +173,25 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
     controls = controls or Controls()
     if state and state.get("last_start") is not None and w["start_ms"] <= state["last_start"]:
         return None, None
-    vs = VolumeState(**{**state["vol"], "hour_w": {int(k): v for k, v in state["vol"]["hour_w"].items()},
-                        "hour_mean": {int(k): v for k, v in state["vol"]["hour_mean"].items()}}) if state else VolumeState()
+    try:
+        vs = VolumeState(**state["vol"]) if state else VolumeState()
+    except TypeError:  # a v2 state (windows, not time): start the topic afresh rather than crash
+        vs = VolumeState()
     ls = LifecycleState(**state["life"]) if state else LifecycleState()
     incident = dict(state.get("incident", {})) if state else {}
     count = int(w["n"]) + int(w.get("unscored", 0))
-    v = observe_count(vs, w["start_ms"], count, cfg)
+    size = int(w["end_ms"]) - int(w["start_ms"])
+    v = observe_count(vs, w["start_ms"], count, cfg, size_ms=size)
     decide = v.alert and not muted(controls.override, w["end_ms"])
-    change = step(ls, w["end_ms"], decide, v.score, float(count), life_cfg, elevated=not v.calm)
+    last = state.get("last_start") if state else None
+    change = step(ls, w["end_ms"], decide, v.score, float(count), life_cfg, elevated=not v.calm,
+                  gap_windows=gap_windows(last + size if last is not None else None, w))
     record = None
     if change == "firing":
         incident = {"fingerprint": fingerprint(w["topic"], "volume", w["end_ms"]), "starts_ms": w["start_ms"],
                     "expected": v.expected, "onset_ms": v.onset_ms if v.onset_ms is not None else w["start_ms"],
-                    "scale": v.scale, "evidence": v.evidence, "confidence": "high", "fired_end_ms": w["end_ms"]}
+                    "scale": v.scale, "scale_s": v.scale_s, "evidence": v.evidence, "confidence": "high",
+                    "fired_end_ms": w["end_ms"], "block_count": v.block_count}
     if change:
         record = {"fingerprint": incident["fingerprint"], "topic": w["topic"], "signal": "volume", "status": change,
                   "startsAt": iso(incident["starts_ms"]), "endsAt": iso(w["end_ms"]) if change == "resolved" else None,
@@ -171,7 +203,11 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
                   **links(controls, w["topic"], "volume", incident["starts_ms"], w["end_ms"], incident["fingerprint"]),
                   "silenced": controls.silence is not None, "silence": controls.silence,
                   "top_posts": [], "rising_terms": [], "modalities": {},
-                  "summary": (f"mentions of {w['topic']}: {count} per window vs about {incident['expected']:.0f}"
+                  "block": {"windows": incident["scale"], "n": int(incident.get("block_count", count)),
+                            "negatives": int(w["negatives"])},
+                  "summary": (f"mentions of {w['topic']} x{incident.get('block_count', count) / max(incident['expected'], 1e-9):.1f}: "
+                              f"{incident.get('block_count', count):.0f} in {duration(incident.get('scale_s', 0))} "
+                              f"vs about {incident['expected']:.1f}"
                               if change == "firing" else f"mentions of {w['topic']} back to normal ({count})")}
         if change == "resolved":
             incident = {}

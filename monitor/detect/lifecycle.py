@@ -30,10 +30,18 @@ def fingerprint(topic: str, signal: str, started_ms: int) -> str:
 
 
 def step(st: LifecycleState, window_end_ms: int, alert: bool, score: float, rate: float,
-         cfg: LifecycleConfig, elevated: bool | None = None) -> str | None:
+         cfg: LifecycleConfig, elevated: bool | None = None, gap_windows: int = 0) -> str | None:
     """Advance with one window's decision. Returns 'firing', 'resolved' or None (no state change).
 
-    `elevated`: the detector's own "this window is not calm" signal; without it, alert or score >= resolve_score."""
+    `elevated`: the detector's own "this window is not calm" signal; without it, alert or score >= resolve_score.
+    `gap_windows`: empty windows since the previous one (never emitted): calm time that counts towards resolving."""
+    if st.firing and gap_windows >= cfg.resolve_windows:
+        st.calm = cfg.resolve_windows  # quiet for long enough: the incident ended before this window
+    elif st.firing:
+        st.calm += gap_windows
+    if st.firing and st.calm >= cfg.resolve_windows and elevated is not None:
+        st.firing, st.resolved_at_ms, st.hits, st.calm = False, window_end_ms, 0, 0
+        return "resolved"
     if st.firing:
         st.peak_rate = max(st.peak_rate, rate)
         st.peak_score = max(st.peak_score, score)

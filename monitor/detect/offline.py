@@ -52,16 +52,26 @@ class Novelty:
         return score_from_evidence(digits) if new else 0.0
 
 
+def step_ms(rows: list[dict[str, str]]) -> int:
+    """The series' window: the median gap between consecutive timestamps (60 s when it cannot be told)."""
+    ts = [parse_ts_ms(r["timestamp"]) for r in rows[:1001]]
+    gaps = sorted(b - a for a, b in zip(ts, ts[1:], strict=False) if b > a)
+    return gaps[len(gaps) // 2] if gaps else 60_000
+
+
 def detect_counts(rows: Iterable[dict[str, str]], cfg: VolumeConfig | None = None,
                   life: LifecycleConfig | None = None, novelty_windows: int = NOVELTY_WINDOWS) -> list[dict[str, str]]:
     cfg, life = cfg or VolumeConfig(), life or VOLUME_LIFECYCLE
     st, ls, novelty = VolumeState(), LifecycleState(), Novelty(novelty_windows)
+    rows = list(rows)
+    size = step_ms(rows)
     out = []
     for r in rows:
         ts = parse_ts_ms(r["timestamp"])
-        v = observe_count(st, ts, float(r["value"]), cfg)
+        v = observe_count(st, ts, float(r["value"]), cfg, size_ms=size)
         change = step(ls, ts, v.alert, v.score, v.count, life, elevated=not v.calm)
-        score = novelty(v.evidence if st.windows > cfg.warmup_windows else 0.0)
+        # an incident's later windows (evidence growing at longer scales) are not new onsets
+        score = novelty(v.evidence if v.warm and (change == "firing" or not ls.firing) else 0.0)
         out.append({"timestamp": r["timestamp"], "value": r["value"], "anomaly_score": f"{score:.8f}",
                     "evidence": f"{v.evidence:.4f}", "alert": "1" if change == "firing" else "0"})
     return out
@@ -71,12 +81,14 @@ def detect_rate(rows: Iterable[dict[str, str]], cfg: RateConfig | None = None,
                 life: LifecycleConfig | None = None, novelty_windows: int = NOVELTY_WINDOWS) -> list[dict[str, str]]:
     cfg, life = cfg or RateConfig(), life or LifecycleConfig()
     st, ls, novelty = RateState(), LifecycleState(), Novelty(novelty_windows)
+    rows = list(rows)
+    size = step_ms(rows)
     out = []
     for r in rows:
         ts = parse_ts_ms(r["timestamp"])
-        v = observe(st, ts, int(float(r["n"])), int(float(r["negatives"])), cfg)
+        v = observe(st, ts, int(float(r["n"])), int(float(r["negatives"])), cfg, size_ms=size)
         change = step(ls, ts, v.alert, v.score, v.rate, life, elevated=not v.calm)
-        score = novelty(v.evidence if st.windows > cfg.warmup_windows else 0.0)
+        score = novelty(v.evidence if v.warm and (change == "firing" or not ls.firing) else 0.0)
         out.append({"timestamp": r["timestamp"], "n": r["n"], "negatives": r["negatives"],
                     "anomaly_score": f"{score:.8f}", "evidence": f"{v.evidence:.4f}",
                     "scale_windows": str(v.scale), "alert": "1" if change == "firing" else "0"})

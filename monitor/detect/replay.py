@@ -17,11 +17,10 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from monitor.config import Settings
 from monitor.detect.engine import Controls, process_volume, process_window
-from monitor.detect.lifecycle import LifecycleConfig
 from monitor.detect.offline import parse_ts_ms
-from monitor.detect.rate import RateConfig
-from monitor.detect.volume import VolumeConfig
+from monitor.detect.setup import DetectorConfigs, detector_configs
 
 
 def load_windows(path: Path) -> list[dict[str, Any]]:
@@ -60,18 +59,16 @@ def load_incidents(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def replay(windows: list[dict[str, Any]], rate_cfg: RateConfig | None = None, volume_cfg: VolumeConfig | None = None,
-           life: LifecycleConfig | None = None, volume_life: LifecycleConfig | None = None) -> list[dict[str, Any]]:
-    """Alert records the worker would have produced, in window order per topic."""
-    rate_cfg, volume_cfg = rate_cfg or RateConfig(), volume_cfg or VolumeConfig()
-    life = life or LifecycleConfig()
-    volume_life = volume_life or LifecycleConfig(cooldown_ms=3_600_000)
+def replay(windows: list[dict[str, Any]], configs: DetectorConfigs | None = None) -> list[dict[str, Any]]:
+    """Alert records the worker would have produced, in window order per topic (the worker's configurations by
+    default: `detect.setup.detector_configs` of the default settings)."""
+    c = configs or detector_configs(Settings())
     state: dict[str, dict[str, Any]] = {}
     records = []
     for w in sorted(windows, key=lambda x: (x["start_ms"], x["topic"])):
         st = state.setdefault(w["topic"], {})
-        rs, rr = process_window(st.get("rate"), w, rate_cfg, life, Controls())
-        vs, vr = process_volume(st.get("volume"), w, volume_cfg, volume_life, Controls())
+        rs, rr = process_window(st.get("rate"), w, c.rate, c.rate_life, Controls())
+        vs, vr = process_volume(st.get("volume"), w, c.volume, c.volume_life, Controls())
         st["rate"] = rs or st.get("rate")
         st["volume"] = vs or st.get("volume")
         for r in (rr, vr):
@@ -104,11 +101,14 @@ def score(records: list[dict[str, Any]], incidents: list[dict[str, Any]], grace_
             "max_time_to_detect_s": max(delays) if delays else None, "per_incident": per}
 
 
-def evaluate(windows_path: Path, incidents_path: Path, grace_windows: int = 2) -> dict[str, Any]:
+def evaluate(windows_path: Path, incidents_path: Path, grace_windows: int = 2, settings: Settings | None = None
+             ) -> dict[str, Any]:
+    """Replay with the worker's detector and the worker's settings (`settings`: the same object the worker loads,
+    defaults < YAML < MONITOR_* env)."""
     windows = load_windows(windows_path)
     incidents = load_incidents(incidents_path)
     width = min((w["end_ms"] - w["start_ms"] for w in windows), default=60_000)
-    records = replay(windows)
+    records = replay(windows, detector_configs(settings or Settings.load()))
     res = score(records, incidents, grace_windows * width)
     res.update({"windows": len(windows), "topics": len({w["topic"] for w in windows}),
                 "window_s": width / 1000, "grace_windows": grace_windows})

@@ -99,7 +99,7 @@ def _run_topic(rng: np.random.Generator, cfg: SimConfig, vol: float, base: float
     false_alarms = 0
     wms = cfg.window_min * MIN
     for w in range(n_windows):
-        v = observe(st, w * wms, int(n[w]), int(k[w]), rate_cfg)
+        v = observe(st, w * wms, int(n[w]), int(k[w]), rate_cfg, size_ms=wms)
         if step(ls, (w + 1) * wms, v.alert, v.score, v.rate, life, elevated=not v.calm) != "firing":
             continue
         hit = next((s for s in spikes if s.start <= w <= s.start + s.duration - 1 + cfg.max_delay), None)
@@ -152,7 +152,7 @@ def report(cfg: SimConfig, rate_cfg: RateConfig, seeds: list[int],
                    "multipliers": list(cfg.multipliers), "durations": list(cfg.durations),
                    "jitter_strength": cfg.jitter_strength, "drift_sd": cfg.drift_sd, "drift_rho": cfg.drift_rho,
                    "p_threshold": rate_cfg.p_threshold, "overdispersion": rate_cfg.overdispersion,
-                   "min_ratio": rate_cfg.min_ratio, "scales": list(rate_cfg.scales)},
+                   "min_ratio": rate_cfg.min_ratio, "scales_s": list(rate_cfg.scales_s)},
         "topic_weeks": round(topic_days / 7, 3),
         "spikes": len(spikes),
         "target_ge2x_ge3windows_ge10posts": _summary(target),

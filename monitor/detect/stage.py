@@ -11,9 +11,7 @@ from typing import Any
 from monitor.config import Settings
 from monitor.detect.controls import active_silence
 from monitor.detect.engine import Controls, process_volume, process_window
-from monitor.detect.lifecycle import LifecycleConfig
-from monitor.detect.rate import RateConfig
-from monitor.detect.volume import VolumeConfig
+from monitor.detect.setup import detector_configs
 from monitor.metrics import Metrics
 from monitor.outbox import Outbox
 
@@ -27,15 +25,9 @@ class DetectStage:
         self.outbox = outbox
         self.table = table
         self.silences: dict[str, dict[str, Any]] = {}  # kept current by detect.silences.follow
-        self.rate_cfg = RateConfig(warmup_windows=settings.detect_warmup_windows,
-                                   min_posts=settings.detect_min_posts, p_threshold=settings.detect_p_threshold,
-                                   min_ratio=settings.detect_min_ratio, scales=tuple(settings.detect_scales),
-                                   overdispersion=settings.detect_overdispersion)
-        self.life_cfg = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
-                                        cooldown_ms=settings.alert_cooldown_s * 1000)
-        self.volume_cfg = VolumeConfig(warmup_windows=max(settings.detect_warmup_windows, 10))
-        self.volume_life = LifecycleConfig(resolve_windows=settings.alert_resolve_windows,
-                                           cooldown_ms=settings.volume_cooldown_s * 1000)
+        cfgs = detector_configs(settings)
+        self.rate_cfg, self.life_cfg = cfgs.rate, cfgs.rate_life
+        self.volume_cfg, self.volume_life = cfgs.volume, cfgs.volume_life
 
     def controls(self, topic: str, now_ms: int) -> Controls:
         return Controls(override=self.s.topic_overrides.get(topic),

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?![\w])")
+# a share class or exchange suffix belongs to the ticker: $BRK.B, $BRK-A, $RDS-B (not a trailing dash or dot)
+CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)(?![\w]|-\w)")
 HASHTAG = re.compile(r"(?<![\w#])#(\w{2,64})", re.UNICODE)
 
 

@@ -44,7 +44,7 @@ def test_topic_overrides_from_yaml_reach_the_detect_stage(tmp_path):
     ov = s.topic_overrides["$ACME"]
     assert ov.sensitivity == 4 and ov.min_posts == 40 and ov.mute[0].days == ["tue"]
     stage = DetectStage(s, metrics=None, outbox=None, table={})  # type: ignore[arg-type]
-    assert stage.rate_cfg.scales == (1, 3, 12)
+    assert stage.rate_cfg.scales_s == (60.0, 180.0, 720.0)
     assert stage.controls("$ACME", 0).override is ov and stage.controls("$OTHER", 0).override is None
     bad = tmp_path / "bad.yml"
     bad.write_text("topic_overrides:\n  $ACME:\n    mute: [{start: '9am', end: '10:00'}]\n")

@@ -64,9 +64,9 @@ def test_volume_spike_and_noise():
     rng, cfg, st = random.Random(4), VolumeConfig(), VolumeState()
     for i in range(400):
         c = max(0, round(rng.gauss(100, 10)))
-        assert not observe_count(st, i * 5 * MIN, c, cfg).alert
-    assert observe_count(st, 400 * 5 * MIN, 400, cfg).alert
-    assert not observe_count(st, 401 * 5 * MIN, 120, cfg).alert
+        assert not observe_count(st, i * 5 * MIN, c, cfg, size_ms=5 * MIN).alert
+    assert observe_count(st, 400 * 5 * MIN, 400, cfg, size_ms=5 * MIN).alert
+    assert not observe_count(st, 401 * 5 * MIN, 120, cfg, size_ms=5 * MIN).alert
 
 
 def test_lifecycle_fires_once_resolves_with_hysteresis_and_cools_down():
@@ -134,7 +134,9 @@ def test_rate_simulator_cannot_see_small_shifts_at_tiny_volume():
     r = simulate(SimConfig(days=2, seed=4, volumes=(10.0,), base_rates=(0.2,), multipliers=(1.5,), durations=(3,)))
     assert r["recall_by_volume_and_size"]["10"]["x1.5"]["recall"] <= 0.2
     assert min_detectable_ratio(0.2, 10, 3, RateConfig()) > 2.0  # 30 posts: only a large shift is visible
-    assert min_detectable_ratio(0.2, 800, 1, RateConfig()) < 1.7
+    assert min_detectable_ratio(0.2, 800, 1, RateConfig()) < 1.8  # at the prior over-dispersion
+    calm = RateConfig(overdispersion=5000.0)  # a calm busy topic (learnt per topic): a tighter test
+    assert min_detectable_ratio(0.2, 800, 1, calm) < min_detectable_ratio(0.2, 800, 1, RateConfig())
 
 
 def test_engine_fires_once_resolves_and_ignores_replayed_windows():
@@ -143,7 +145,7 @@ def test_engine_fires_once_resolves_and_ignores_replayed_windows():
     from monitor.detect.engine import process_window
 
     rng = random.Random(9)
-    cfg, life = RateConfig(warmup_windows=10), LifecycleConfig(resolve_windows=2)
+    cfg, life = RateConfig(warmup_s=600), LifecycleConfig(resolve_windows=2)
     state, records = None, []
     for i in range(60):
         n = 80
@@ -196,7 +198,7 @@ def test_engine_volume_signal():
     for i in range(200):
         n = 300 if 150 <= i < 153 else max(0, round(rng.gauss(40, 6)))
         w = {"topic": "T", "start_ms": i * MIN, "end_ms": (i + 1) * MIN, "n": n, "negatives": 0, "unscored": 0}
-        new, rec = process_volume(state, w, VolumeConfig(), LifecycleConfig(resolve_windows=2))
+        new, rec = process_volume(state, w, VolumeConfig(warmup_s=3600), LifecycleConfig(resolve_windows=2))
         state = json.loads(json.dumps(new))
         if rec:
             recs.append((i, rec["status"], rec["signal"]))
@@ -223,10 +225,10 @@ def test_tails_take_bounded_time_for_huge_and_float_values():
 
 
 def test_detectors_accept_values_in_the_billions():
-    cfg, st = VolumeConfig(warmup_windows=5), VolumeState()
+    cfg, st = VolumeConfig(warmup_s=1500), VolumeState()
     for i in range(30):
-        assert not observe_count(st, i * 5 * MIN, 1_000.0 + (i % 3), cfg).alert
-    v = observe_count(st, 30 * 5 * MIN, 1e9, cfg)
+        assert not observe_count(st, i * 5 * MIN, 1_000.0 + (i % 3), cfg, size_ms=5 * MIN).alert
+    v = observe_count(st, 30 * 5 * MIN, 1e9, cfg, size_ms=5 * MIN)
     assert v.alert and v.evidence > 1000 and v.score < 1.0
     rs = RateState()
     for i in range(40):
@@ -247,7 +249,7 @@ def test_sustained_moderate_shift_is_caught_by_a_longer_scale():
     assert fired is not None, "a 12-window shift at 10 posts/window went unseen"
     i, v = fired
     assert v.scale > 1 and v.block_n >= 30
-    assert v.onset_ms is not None and abs(v.onset_ms - t) <= 3 * MIN  # onset estimate near the true start
+    assert v.onset_ms is not None and abs(v.onset_ms - t) <= 5 * MIN  # onset estimate within the block grid
     assert v.confidence in ("low", "high")
 
 
@@ -327,7 +329,7 @@ def test_mute_windows_overrides_and_silences():
         MuteWindow(start="25:00", end="01:00")
     ov = TopicOverride(sensitivity=10, min_posts=50, mute=[m])
     cfg = rate_config_for(RateConfig(), ov)
-    assert cfg.p_threshold == pytest.approx(RateConfig().p_threshold * 10) and cfg.min_posts == 50
+    assert cfg.threshold(MIN) == pytest.approx(RateConfig().threshold(MIN) * 10) and cfg.min_posts == 50
     assert muted(ov, mon_0930) and not muted(None, mon_0930)
     sil = {"$ACME": {"topic": "$ACME", "starts_ms": 0, "until_ms": 1000}}
     assert active_silence(sil, "$ACME", 999) and not active_silence(sil, "$ACME", 1000)
@@ -353,7 +355,7 @@ def test_engine_alert_carries_detection_fields_links_and_silence():
                    runbook_base_url="https://runbooks.example/monitor", dashboard_url="https://grafana.example/d/x")
     state, recs = None, []
     for w in _spike_windows("AAPL", range(40, 44)):
-        state, rec = process_window(state, w, RateConfig(warmup_windows=10), life, ctl)
+        state, rec = process_window(state, w, RateConfig(warmup_s=600), life, ctl)
         if rec:
             recs.append(rec)
     fire = recs[0]
@@ -371,7 +373,7 @@ def test_engine_mute_window_suppresses_firing():
     ctl = Controls(override=TopicOverride(mute=[MuteWindow(start="00:30", end="01:00")]))
     state, recs = None, []
     for w in _spike_windows("AAPL", range(40, 44)):
-        state, rec = process_window(state, w, RateConfig(warmup_windows=10), LifecycleConfig(), ctl)
+        state, rec = process_window(state, w, RateConfig(warmup_s=600), LifecycleConfig(), ctl)
         if rec:
             recs.append(rec)
     assert recs == []

@@ -20,3 +20,10 @@ def test_keyword_is_word_bounded_and_case_insensitive():
 
 def test_duplicates_removed_and_prefixes_normalised():
     assert Router({}).topics("$AAPL $AAPL #aapl", ["$AAPL"]) == ["AAPL", "aapl"]
+
+
+def test_share_class_cashtags_keep_their_suffix():
+    """Detection v3 (g): $BRK-A / $RDS-B routed to BRK / RDS, mixing two securities."""
+    r = Router()
+    assert r.topics("$BRK-A and $RDS-B up, $BRK.B too") == ["BRK-A", "RDS-B", "BRK.B"]
+    assert r.topics("$AAPL- what a day; $MSFT.") == ["AAPL", "MSFT"]

@@ -74,9 +74,9 @@ def test_windows_and_alerts_match_the_schema():
     rstate, vstate, alerts = None, None, []
     life = LifecycleConfig(resolve_windows=2)
     for w in (s for s in stats if s["kind"] == "tumbling"):
-        new, rec = process_window(rstate, w, RateConfig(warmup_windows=20), life)
+        new, rec = process_window(rstate, w, RateConfig(warmup_s=1200), life)
         rstate = json.loads(json.dumps(new)) if new else rstate
-        newv, recv = process_volume(vstate, w, VolumeConfig(warmup_windows=20), life)
+        newv, recv = process_volume(vstate, w, VolumeConfig(warmup_s=1200), life)
         vstate = json.loads(json.dumps(newv)) if newv else vstate
         alerts += [r for r in (rec, recv) if r]
     assert {(a["signal"], a["status"]) for a in alerts} >= {("negative_rate", "firing"), ("negative_rate", "resolved")}

@@ -154,7 +154,11 @@ class Settings(BaseModel):
             "Scale-adjusted tail probability below which a block is anomalous. Default: "
             "detect_false_alarms_per_week * window_s / one week (the same budget in time for any window size)."))
     detect_false_alarms_per_week: float = Field(
-        0.5, description="False-alarm budget per topic-week that sets the default p threshold (both signals).")
+        1.0, description=(
+            "Nominal false-alarm budget per topic-week that sets the negative-rate test's default p threshold "
+            "(chosen on the dev simulator seeds: 0.33 measured false alarms per topic-week)."))
+    volume_false_alarms_per_week: float = Field(
+        0.5, description="False-alarm budget per topic-week that sets the volume test's default p threshold.")
     detect_min_ratio: float = Field(
         1.3, description="Minimum observed/baseline negative-rate ratio of the firing block.")
     detect_scales_s: list[float] = Field(
@@ -164,7 +168,11 @@ class Settings(BaseModel):
     detect_scales: list[int] | None = Field(
         None, description="Deprecated: scales in windows (overrides detect_scales_s as window counts).")
     detect_half_life_s: float = Field(
-        3 * 86400.0, description="Memory of a topic's baseline negative share (event-time half-life, seconds).")
+        3 * 3600.0, description=(
+            "Memory of a topic's baseline negative share (event-time half-life, seconds); the baseline never "
+            "decays below detect_memory_posts posts, so a sparse topic remembers for months."))
+    detect_memory_posts: float = Field(
+        400.0, description="Posts of memory the negative-share baseline always keeps.")
     detect_overdispersion: float = Field(
         200.0, description="Beta prior strength of the rate test: smaller tolerates more natural variation.")
     # per-topic operator overrides: {topic: {sensitivity, min_posts, min_ratio, mute: [{start, end, days}]}}

@@ -195,6 +195,7 @@ class AlertRecord(_Wire):
     onset: str
     scale_windows: int
     scale_s: float | None = None  # the firing block's time scale in seconds
+    volume: dict[str, Any] | None = None  # negative_rate alerts while mentions also spike: posts, expected, ratio
     time_to_detect_s: float
     evidence_digits: float
     confidence: Literal["low", "high"]

@@ -187,6 +187,10 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
     change = step(ls, w["end_ms"], decide, v.score, float(count), life_cfg, elevated=not v.calm,
                   gap_windows=gap_windows(last + size if last is not None else None, w))
     record = None
+    if change and incident.get("merged"):  # this incident was reported inside a negative-rate alert
+        out = {"vol": asdict(vs), "life": asdict(ls), "last_start": w["start_ms"],
+               "incident": {} if change == "resolved" else incident}
+        return out, None
     if change == "firing":
         incident = {"fingerprint": fingerprint(w["topic"], "volume", w["end_ms"]), "starts_ms": w["start_ms"],
                     "expected": v.expected, "onset_ms": v.onset_ms if v.onset_ms is not None else w["start_ms"],
@@ -212,3 +216,24 @@ def process_volume(state: dict[str, Any] | None, w: dict[str, Any], cfg: VolumeC
         if change == "resolved":
             incident = {}
     return {"vol": asdict(vs), "life": asdict(ls), "last_start": w["start_ms"], "incident": incident}, record
+
+
+def merge_signals(rate_rec: dict[str, Any] | None, vol_rec: dict[str, Any] | None,
+                  vol_state: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One incident when both signals move: a negative-rate alert that fires while the topic's volume is also
+    firing (or starts firing in the same window) carries `volume` (posts, expected, ratio, scale) and says both in
+    its summary ("... vs baseline 9 %; mentions x4.2: 91 in 1 h vs about 21.6"). A volume incident that starts in
+    the same window is reported only there: its own firing and resolved records are not emitted (the volume state
+    remembers it as merged). Mutates the records and `vol_state`."""
+    inc = (vol_state or {}).get("incident") or {}
+    if rate_rec and rate_rec["status"] == "firing" and inc.get("fingerprint"):
+        posts = float(inc.get("block_count") or 0.0)
+        ratio = posts / max(float(inc["expected"]), 1e-9)
+        rate_rec["volume"] = {"posts": posts, "expected": round(float(inc["expected"]), 2), "ratio": round(ratio, 2),
+                              "scale_s": inc.get("scale_s"), "fingerprint": inc["fingerprint"]}
+        rate_rec["summary"] += (f"; mentions x{ratio:.1f}: {posts:.0f} in {duration(inc.get('scale_s') or 0)} "
+                                f"vs about {float(inc['expected']):.1f}")
+        if vol_rec and vol_rec["status"] == "firing":
+            inc["merged"] = True
+            vol_rec = None
+    return [r for r in (rate_rec, vol_rec) if r]

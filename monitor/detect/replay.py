@@ -18,7 +18,7 @@ from statistics import median
 from typing import Any
 
 from monitor.config import Settings
-from monitor.detect.engine import Controls, process_volume, process_window
+from monitor.detect.engine import Controls, merge_signals, process_volume, process_window
 from monitor.detect.offline import parse_ts_ms
 from monitor.detect.setup import DetectorConfigs, detector_configs
 
@@ -71,9 +71,8 @@ def replay(windows: list[dict[str, Any]], configs: DetectorConfigs | None = None
         vs, vr = process_volume(st.get("volume"), w, c.volume, c.volume_life, Controls())
         st["rate"] = rs or st.get("rate")
         st["volume"] = vs or st.get("volume")
-        for r in (rr, vr):
-            if r:
-                records.append({**r, "_fired_end_ms": parse_ts_ms(r["window"]["end"])})
+        for r in merge_signals(rr, vr, st["volume"]):
+            records.append({**r, "_fired_end_ms": parse_ts_ms(r["window"]["end"])})
     return records
 
 

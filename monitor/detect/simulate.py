@@ -4,9 +4,12 @@ Topics of very different volume (mean posts per 5-minute window: 10 … 800) wit
 negative share, and *natural variation* that any real stream has: every window's share is a beta draw around a
 slowly drifting level (logit AR(1), stationary sd `drift_sd`, correlation `drift_rho` per window) — a detector
 that assumes pure binomial noise drowns in false alarms here. Spikes multiply the share by 1.5/2/3 for 1–12 windows.
+The realistic profile (default) adds what real streams have: nights at a third of the peak volume, weekends at 0.6,
+a slow multiplicative drift of the baseline share over days (sd 15 %, time constant 2 days), base shares 0.08–0.35.
 
-Scoring: a spike is detected when its incident fires between its first window and `max_delay` windows after its
-last; the delay is counted in windows from the spike's first window. A firing that matches no spike is a false alarm.
+Scoring: a spike is detected when its incident starts within its first `found_within` (3) windows (v2 profile: up to
+`max_delay` windows after its last); the delay is counted in windows from the spike's first window. A firing that
+matches no spike is a false alarm (one during a spike but too late to count is neither).
 Reported per volume band and spike size: recall, median / p90 delay; false alarms per topic-week; the issue's target
 group (≥ 2× for ≥ 3 windows at ≥ 10 posts/window).
 """
@@ -32,7 +35,7 @@ class SimConfig:
     seed: int = 17
     window_min: int = 5
     volumes: tuple[float, ...] = (10.0, 25.0, 50.0, 120.0, 300.0, 800.0)  # mean posts per window
-    base_rates: tuple[float, ...] = (0.15, 0.25, 0.35)
+    base_rates: tuple[float, ...] = (0.08, 0.15, 0.25, 0.35)
     multipliers: tuple[float, ...] = (1.5, 2.0, 3.0)
     durations: tuple[int, ...] = (1, 3, 6, 12)
     spikes_per_topic_day: float = 3.0
@@ -43,6 +46,14 @@ class SimConfig:
     rate_rhythm: float = 0.10  # daily swing of the logit level
     volume_rhythm: float = 0.6  # daily swing of the volume (fraction of the mean)
     warmup_days: float = 0.5  # no spikes before this (the detector's own warm-up)
+    # the properties real streams have (issue 29): nights at about a third of the peak, weekends at 0.6, a slow
+    # multiplicative drift of the baseline share over days (sd `share_drift`, time constant `share_drift_days`)
+    realistic: bool = True
+    night_floor: float = 1 / 3
+    weekend: float = 0.6
+    share_drift: float = 0.15  # relative sd of the baseline share's slow drift (about ±25 % within a week)
+    share_drift_days: float = 2.0
+    found_within: int | None = 3  # a spike counts as found only if its alert starts within its first N windows
 
 
 @dataclass
@@ -61,7 +72,13 @@ def _topic_series(rng: np.random.Generator, cfg: SimConfig, vol: float, base: fl
     w = np.arange(n_windows)
     per_day = 1440 // cfg.window_min
     phase = 2 * math.pi * (w % per_day) / per_day
-    lam = vol * (1.0 + cfg.volume_rhythm * np.sin(phase))
+    if cfg.realistic:  # trough at 04:00 at night_floor of the 16:00 peak, weekends lower; mean volume = vol
+        shape = cfg.night_floor + (1 - cfg.night_floor) * (0.5 - 0.5 * np.cos(phase - 2 * math.pi * 4 / 24))
+        day = (w // per_day + 3) % 7  # the series starts on a Thursday (epoch 0)
+        shape = shape * np.where(day >= 5, cfg.weekend, 1.0)
+        lam = vol * shape / shape.mean()
+    else:
+        lam = vol * (1.0 + cfg.volume_rhythm * np.sin(phase))
     n = rng.poisson(lam)
     drift = np.empty(n_windows)
     innov_sd = cfg.drift_sd * math.sqrt(1 - cfg.drift_rho ** 2)
@@ -71,6 +88,14 @@ def _topic_series(rng: np.random.Generator, cfg: SimConfig, vol: float, base: fl
         drift[i] = level
     logit = math.log(base / (1 - base)) + drift + cfg.rate_rhythm * np.sin(phase + 1.0)
     p = 1.0 / (1.0 + np.exp(-logit))
+    if cfg.realistic:  # slow multiplicative drift of the baseline share over days
+        rho = math.exp(-1.0 / (cfg.share_drift_days * per_day))
+        slow, x = np.empty(n_windows), rng.normal(0, cfg.share_drift)
+        eps = rng.normal(0, cfg.share_drift * math.sqrt(1 - rho * rho), n_windows)
+        for i in range(n_windows):
+            x = rho * x + eps[i]
+            slow[i] = x
+        p = np.clip(p * (1 + slow), 0.005, 0.95)
     for s in spikes:
         p[s.start:s.start + s.duration] = np.minimum(0.95, p[s.start:s.start + s.duration] * s.mult)
     m = cfg.jitter_strength
@@ -103,6 +128,8 @@ def _run_topic(rng: np.random.Generator, cfg: SimConfig, vol: float, base: float
         if step(ls, (w + 1) * wms, v.alert, v.score, v.rate, life, elevated=not v.calm) != "firing":
             continue
         hit = next((s for s in spikes if s.start <= w <= s.start + s.duration - 1 + cfg.max_delay), None)
+        if hit is not None and cfg.found_within is not None and w > hit.start + cfg.found_within - 1:
+            continue  # during the spike but too late to count as found (not a false alarm either)
         if hit is None:
             false_alarms += 1
         elif hit.fired_at is None:
@@ -151,6 +178,9 @@ def report(cfg: SimConfig, rate_cfg: RateConfig, seeds: list[int],
                    "volumes": list(cfg.volumes), "base_rates": list(cfg.base_rates),
                    "multipliers": list(cfg.multipliers), "durations": list(cfg.durations),
                    "jitter_strength": cfg.jitter_strength, "drift_sd": cfg.drift_sd, "drift_rho": cfg.drift_rho,
+                   "realistic": cfg.realistic, "night_floor": cfg.night_floor, "weekend": cfg.weekend,
+                   "share_drift": cfg.share_drift, "share_drift_days": cfg.share_drift_days,
+                   "found_within_windows": cfg.found_within,
                    "p_threshold": rate_cfg.p_threshold, "overdispersion": rate_cfg.overdispersion,
                    "min_ratio": rate_cfg.min_ratio, "scales_s": list(rate_cfg.scales_s)},
         "topic_weeks": round(topic_days / 7, 3),

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.config import Settings
 from monitor.detect.controls import active_silence
-from monitor.detect.engine import Controls, process_volume, process_window
+from monitor.detect.engine import Controls, merge_signals, process_volume, process_window
 from monitor.detect.setup import detector_configs
 from monitor.metrics import Metrics
 from monitor.outbox import Outbox
@@ -46,14 +46,13 @@ class DetectStage:
         vol_state, vol_record = process_volume(state.get("volume_signal"), w, self.volume_cfg, self.volume_life,
                                                controls)
         pending = []
-        for record in (rate_record, vol_record):
-            if record:
-                pending.append(await self.outbox.send(self.s.topic_alerts, topic.encode(), record))
-                self.metrics.alerts.labels(record["status"]).inc()
-                if record["silenced"]:
-                    self.metrics.alerts_silenced.labels(record["signal"]).inc()
-                log.warning("alert %s%s: %s", record["status"], " (silenced)" if record["silenced"] else "",
-                            record["summary"])
+        for record in merge_signals(rate_record, vol_record, vol_state or state.get("volume_signal")):
+            pending.append(await self.outbox.send(self.s.topic_alerts, topic.encode(), record))
+            self.metrics.alerts.labels(record["status"]).inc()
+            if record["silenced"]:
+                self.metrics.alerts_silenced.labels(record["signal"]).inc()
+            log.warning("alert %s%s: %s", record["status"], " (silenced)" if record["silenced"] else "",
+                        record["summary"])
         if pending:
             # the detector state (changelog, Faust's producer) moves only once its alerts are on the broker (the
             # outputs producer): after a kill -9 the recovered state can never say "fired" for an undelivered alert

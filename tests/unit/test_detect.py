@@ -119,10 +119,15 @@ def test_detect_cli_rate(tmp_path):
 def test_rate_simulator_high_volume_spikes_found_without_false_alarms():
     from monitor.detect.simulate import SimConfig, simulate
 
-    r = simulate(SimConfig(days=2, seed=3, volumes=(120.0,), base_rates=(0.2,), multipliers=(3.0,), durations=(3, 6)))
+    r = simulate(SimConfig(days=2, seed=3, volumes=(120.0,), base_rates=(0.2,), multipliers=(3.0,), durations=(3, 6),
+                           realistic=False, found_within=None))  # the v2 profile
     t = r["target_ge2x_ge3windows_ge10posts"]
     assert t["spikes"] >= 4 and t["recall"] == 1.0 and t["median_delay_windows"] <= 1
     assert r["false_alarms"] == 0 and r["false_alarms_per_topic_week"] == 0.0
+    # the realistic profile (nights, weekends, slow drift; found only within the first 3 windows)
+    r = simulate(SimConfig(days=2, seed=3, volumes=(120.0,), base_rates=(0.2,), multipliers=(3.0,), durations=(3, 6)))
+    t = r["target_ge2x_ge3windows_ge10posts"]
+    assert t["spikes"] >= 4 and t["recall"] == 1.0 and r["false_alarms"] <= 1
     assert set(r["recall_by_volume_and_size"]["120"]) == {"x3"}
 
 
@@ -131,7 +136,8 @@ def test_rate_simulator_cannot_see_small_shifts_at_tiny_volume():
     from monitor.detect.rate import min_detectable_ratio
     from monitor.detect.simulate import SimConfig, simulate
 
-    r = simulate(SimConfig(days=2, seed=4, volumes=(10.0,), base_rates=(0.2,), multipliers=(1.5,), durations=(3,)))
+    r = simulate(SimConfig(days=2, seed=4, volumes=(10.0,), base_rates=(0.2,), multipliers=(1.5,), durations=(3,),
+                           realistic=False, found_within=None))
     assert r["recall_by_volume_and_size"]["10"]["x1.5"]["recall"] <= 0.2
     assert min_detectable_ratio(0.2, 10, 3, RateConfig()) > 2.0  # 30 posts: only a large shift is visible
     assert min_detectable_ratio(0.2, 800, 1, RateConfig()) < 1.8  # at the prior over-dispersion

@@ -82,7 +82,7 @@ def test_d_eval_replays_the_workers_detector_with_the_workers_settings():
 
 def test_e_hour_of_day_buckets_decay_on_event_time():
     """(e) an hour bucket last fed 30 days ago has decayed like the rest, not 24x slower."""
-    cfg, st = RateConfig(warmup_s=10 * DAY), RateState()
+    cfg, st = RateConfig(warmup_s=10 * DAY, half_life_s=3 * 86_400.0, memory_posts=0.0), RateState()
     observe(st, 5 * HOUR, 100, 20, cfg, size_ms=HOUR)  # hour 5, once
     for d in range(30):
         observe(st, d * DAY + 12 * HOUR, 100, 20, cfg, size_ms=HOUR)  # hour 12, daily (all in warm-up: folded)
@@ -165,3 +165,25 @@ def test_volume_learns_weekly_rhythm_and_a_burst_says_how_big():
     assert len(recs) <= 3, [r["summary"] for _, r in recs]  # <= 1 per week of normal rhythm
     burst_hits = [r for i, r in recs if b0 <= i < b0 + 3]
     assert burst_hits and " x" in burst_hits[0]["summary"] and burst_hits[0]["scale_s"] >= 300
+
+
+def test_both_signals_moving_make_one_incident():
+    """Item 3: mentions x5 and the negative share 0.2 -> 0.7 in the same windows: one firing record that says both,
+    and no separate volume incident (neither its firing nor its resolution)."""
+    from monitor.detect.replay import replay
+    from monitor.detect.setup import DetectorConfigs
+
+    rng = random.Random(8)
+    windows = []
+    for i in range(2 * 1440 // 5):  # two days of 5-minute windows
+        spike = 400 <= i < 406
+        n = 200 if spike else 40 + rng.randrange(-5, 6)
+        p = 0.7 if spike else 0.2
+        windows.append({"topic": "T", "start_ms": i * 5 * MIN, "end_ms": (i + 1) * 5 * MIN, "n": n,
+                        "negatives": sum(rng.random() < p for _ in range(n)), "unscored": 0})
+    cfgs = DetectorConfigs(rate=RateConfig(), rate_life=LifecycleConfig(resolve_windows=2), volume=VolumeConfig(),
+                           volume_life=LifecycleConfig(resolve_windows=2, cooldown_ms=HOUR))
+    recs = replay(windows, cfgs)
+    assert [(r["signal"], r["status"]) for r in recs] == [("negative_rate", "firing"), ("negative_rate", "resolved")]
+    fire = recs[0]
+    assert fire["volume"]["ratio"] > 3 and "mentions x" in fire["summary"] and "negative share" in fire["summary"]

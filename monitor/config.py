@@ -158,7 +158,9 @@ class Settings(BaseModel):
             "Nominal false-alarm budget per topic-week that sets the negative-rate test's default p threshold "
             "(chosen on the dev simulator seeds: 0.33 measured false alarms per topic-week)."))
     volume_false_alarms_per_week: float = Field(
-        0.5, description="False-alarm budget per topic-week that sets the volume test's default p threshold.")
+        0.15, description=(
+            "Nominal false-alarm budget per topic-week that sets the volume test's default p threshold (chosen on "
+            "the dev half of the real cashtag stream for <= 0.1 unmatched alerts per ticker-week)."))
     detect_min_ratio: float = Field(
         1.3, description="Minimum observed/baseline negative-rate ratio of the firing block.")
     detect_scales_s: list[float] = Field(

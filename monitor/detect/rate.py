@@ -33,13 +33,14 @@ from monitor.detect.timescale import (
     FLAG,
     HOUR_MS,
     START,
-    WEEK_MS,
     Dispersion,
     append,
     coarsen,
     cover,
     decay,
     scales_ms,
+    tests_per_week,
+    threshold,
 )
 
 
@@ -64,9 +65,11 @@ class RateConfig:
     learn_after_s: float = 3_600.0  # an entry joins the baseline this long after it ended, unless covered
     sensitivity: float = 1.0  # a topic override's multiplier of the threshold
 
-    def threshold(self, size_ms: int) -> float:
-        base = self.p_threshold if self.p_threshold is not None else self.false_alarms_per_week * size_ms / WEEK_MS
-        return min(0.5, base * self.sensitivity)
+    def threshold(self, size_ms: int, tests_per_week: float | None = None) -> float:
+        """The scale-adjusted p threshold: `p_threshold`, or the weekly budget spread over the windows this topic
+        is actually tested on (only non-empty windows are: a ticker with 25 posts a day is tested ~25 times a day
+        at 60-s windows, not 1 440); at most one test per window of the week."""
+        return threshold(self.p_threshold, self.false_alarms_per_week, self.sensitivity, size_ms, tests_per_week)
 
 
 @dataclass
@@ -81,7 +84,8 @@ class RateState:
     # scan buffer (timescale): [start_ms, end_ms, n, k, c, flag]
     recent: list[list[float]] = field(default_factory=list)
     disp: dict[str, list[float]] = field(default_factory=dict)  # scale ms -> [U, W, at_ms]
-    disp_at: dict[str, int] = field(default_factory=dict)  # scale ms -> index of the last block used
+    disp_at: dict[str, int] = field(default_factory=dict)
+    tests: list[float] = field(default_factory=lambda: [0.0, 0.0, 0])  # decayed windows, decayed ms, at  # scale ms -> index of the last block used
 
 
 @dataclass(frozen=True)
@@ -230,7 +234,8 @@ def observe(st: RateState, start_ms: int, n: int, k: int, cfg: RateConfig, size_
     scale = min(scale, end - bstart)  # a block cut short by an earlier alert
     adj_logp = min(0.0, logp + math.log(max(1, tested)))
     digits = evidence(adj_logp)
-    alert = warm and bn >= cfg.min_posts and adj_logp <= math.log(cfg.threshold(size_ms))
+    tpw = tests_per_week(st.tests, end, size_ms)
+    alert = warm and bn >= cfg.min_posts and adj_logp <= math.log(cfg.threshold(size_ms, tpw))
     if alert:
         cover(st.recent, bstart)
     for e in st.recent:  # entries old enough and not covered join the baseline

@@ -112,3 +112,29 @@ class Dispersion:
     def value(state: list[float], prior: float, prior_weight: float, lo: float, hi: float) -> float:
         est = (state[0] + prior * prior_weight) / (state[1] + prior_weight)
         return min(max(est, lo), hi)
+
+
+TESTS_HALF_LIFE_MS = WEEK_MS
+
+
+def tests_per_week(state: list[float], end_ms: int, size_ms: int) -> float:
+    """Count this window as a test and return the topic's tests per week (decayed count of non-empty windows over
+    decayed time, half-life a week); before a day of history, one test per window of the week (the strictest)."""
+    if state[2]:
+        d = decay(end_ms - state[2], TESTS_HALF_LIFE_MS)
+        state[0], state[1] = state[0] * d + 1.0, state[1] * d + max(0.0, end_ms - state[2])
+    else:
+        state[0], state[1] = 1.0, 0.0
+    state[2] = end_ms
+    if state[1] < DAY_MS:
+        return WEEK_MS / size_ms
+    return min(WEEK_MS / size_ms, max(1.0, state[0] / state[1] * WEEK_MS))
+
+
+def threshold(p_threshold: float | None, per_week: float, sensitivity: float, size_ms: int,
+              tests: float | None) -> float:
+    if p_threshold is not None:
+        base = p_threshold
+    else:
+        base = per_week / (tests if tests is not None else WEEK_MS / size_ms)
+    return min(0.5, base * sensitivity)

@@ -129,8 +129,12 @@ def zscore_baseline(daily: dict[date, int], first: date, last: date, z_min: floa
 
 
 def judge(alerts: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]], daily: dict[str, dict[date, int]],
-          tickers: list[str], first: date, last: date, min_posts: int = 5) -> dict[str, Any]:
-    """Recall on detectable down / up days, unmatched alerts per ticker-week, lead time; and the z-score baseline."""
+          tickers: list[str], first: date, last: date, min_posts: int = 5,
+          daily_neg: dict[str, dict[date, int]] | None = None) -> dict[str, Any]:
+    """Recall on detectable down / up days, unmatched alerts per ticker-week, lead time; and the z-score baseline.
+    With `daily_neg` (negatives per ticker and day, by the scorer), each day also carries `share_z`: how many
+    binomial standard deviations its negative share lies above the ticker's two-year share (what any negative-rate
+    test could see on the scorer's labels)."""
     weeks = ((last - first).days + 1) / 7
     by_topic: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in alerts:
@@ -146,6 +150,9 @@ def judge(alerts: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]],
         d_counts = daily.get(t, {})
         ta = by_topic.get(t, [])
         base_days = set(zscore_baseline(d_counts, first, last))
+        neg_counts = (daily_neg or {}).get(t, {})
+        total = sum(d_counts.values())
+        p_t = sum(neg_counts.values()) / total if total else 0.0
         for a in ta:
             end = a["_fired_end_ms"]
             matched = any(_ms(d - timedelta(days=1), 20) <= end < _ms(d + timedelta(days=1)) for d in event_days)
@@ -165,7 +172,11 @@ def judge(alerts: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]],
                 "ticker": t, "date": e["date"], "return": e["return"], "posts_day_and_before": posts,
                 "any": bool(hits), "negative_rate": bool(neg), "volume": any(a["signal"] == "volume" for a in hits),
                 "lead_s": (open_ms(d) - hits[0]["_fired_end_ms"]) / 1000 if hits else None,
-                "first_alert": hits[0]["summary"] if hits else None, "baseline": d in base_days})
+                "first_alert": hits[0]["summary"] if hits else None, "baseline": d in base_days,
+                "negatives_day": neg_counts.get(d, 0),
+                "share_z": round((neg_counts.get(d, 0) - d_counts.get(d, 0) * p_t)
+                                 / math.sqrt(max(d_counts.get(d, 0) * p_t * (1 - p_t), 1e-9)), 2)
+                if daily_neg is not None and d_counts.get(d, 0) else None})
             base_hits[e["kind"]].append(d in base_days)
         per_ticker[t] = {"alerts": len(ta), "posts": sum(d_counts.values()), "baseline_alerts": len(base_days)}
 
@@ -187,6 +198,8 @@ def judge(alerts: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]],
         "unmatched_negative_rate_per_ticker_week": round(unmatched["negative_rate"] / tw, 4),
         "unmatched_volume_per_ticker_week": round(unmatched["volume"] / tw, 4),
         "median_lead_s": median(leads) if leads else None,
+        "down_days_share_z_ge3": sum((x["share_z"] or 0) >= 3 for x in rows["down"]),
+        "down_days_share_z_ge2": sum((x["share_z"] or 0) >= 2 for x in rows["down"]),
         "share_before_open": round(sum(x > 0 for x in leads) / len(leads), 4) if leads else None,
         "baseline_zscore": {
             "definition": "daily cashtag volume z-score vs the trailing 28 days, z >= 3 and >= 5 posts",
@@ -218,11 +231,13 @@ def evaluate(posts_path: Path, events_path: Path, settings: Settings, cache_dir:
     windows, outcomes = windows_of(posts, probs, settings)
     alerts = [a for a in replay(windows, detector_configs(settings)) if a["status"] == "firing"]
     daily: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for _, ts, topics, _ in posts:
+    daily_neg: dict[str, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    for (_, ts, topics, _), p in zip(posts, probs, strict=True):
         for t in topics:
             daily[t][_day(ts)] += 1
+            daily_neg[t][_day(ts)] += int(np.argmax(p) == 0)
     first, last = _day(posts[0][1]), _day(posts[-1][1])
-    report = judge(alerts, events, daily, sorted(wanted), first, last)
+    report = judge(alerts, events, daily, sorted(wanted), first, last, daily_neg=daily_neg)
     neg_share = float((probs.argmax(1) == 0).mean()) if len(probs) else math.nan
     report.update({"posts": len(posts), "invalid": invalid, "scorer": scorer, "window_s": settings.window_s,
                    "late_events": outcomes.get("late", 0), "events_counted": outcomes.get("added", 0),

@@ -152,20 +152,21 @@ class IngestStage:
         self._cache_metrics(len(allitems) - len(misses), sum(1 for k in misses if allitems[k][0].text))
         if misses:
             scored = await self._run(self.text_pool, self.text_scorer.score, [allitems[k] for k in misses])
-            if scored is None:
-                return
-            for k, r in zip(misses, scored, strict=True):
+            # a failed batch: its misses went to the DLQ (`_run`); the cache hits are still published below
+            for k, r in zip(misses, scored or [], strict=False):
                 results[k] = r
                 post = allitems[k][0]
                 if r.probs and not r.error and r.modalities == ["text"] and post.text:
                     self.cache.put(post.text, r.probs)
         for k in range(len(items), len(allitems)):
             res = results[k]
-            assert res is not None
+            if res is None:
+                continue
             res.shed_reason = reason
             for m in allitems[k][0].media:
                 self.metrics.media_shed.labels(m.kind).inc()
-        await self.publish(allitems, [r for r in results if r is not None], "text")
+        keep = [k for k, r in enumerate(results) if r is not None]
+        await self.publish([allitems[k] for k in keep], [results[k] for k in keep], "text")  # type: ignore[misc]
 
     def _cache_metrics(self, hits: int, misses: int) -> None:
         if hits:

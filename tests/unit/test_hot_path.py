@@ -250,3 +250,54 @@ def test_a_stale_tick_does_not_bring_back_an_old_idle_flag():
     assert w.value() == 60_000 and w.parts[1] == (60_000, False)
     w.tick({1: (70_000, True)}, at=12.0)  # a newer idle flag applies
     assert w.value() == 300_000
+
+
+def test_cache_hits_are_published_when_the_scorer_fails_on_their_batch():
+    """Hot path v3 #2: a batch whose misses make the scorer fail used to drop its duplicate-text cache hits
+    (neither published nor dead-lettered, yet acknowledged). Now the misses go to the DLQ and the hits are scored."""
+    import asyncio
+    import json
+    from types import SimpleNamespace
+
+    from monitor.config import Settings
+    from monitor.ingest.stage import IngestStage
+    from monitor.metrics import Metrics
+    from monitor.score.factory import build_scorer
+
+    class RecordingOutbox:  # the stage's only output port: records what it would hand to the producer
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, dict]] = []
+
+        async def send(self, topic, key, value, partition=None):
+            self.sent.append((topic, value))
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+            return fut
+
+    def event(offset: int, post: dict) -> SimpleNamespace:
+        msg = SimpleNamespace(partition=0, offset=offset, timestamp=None, topic="raw", incref=lambda: None)
+        return SimpleNamespace(value=json.dumps(post).encode(), message=msg, ack=lambda: None)
+
+    class FailingScorer:  # a scorer bug that takes the whole batch down (not the per-post retry path)
+        def __init__(self) -> None:
+            self.inner = build_scorer(s)
+            self.name, self.version = self.inner.name, self.inner.version
+
+        def score(self, posts):
+            if any("BOOM" in (p.text or "") for p in posts):
+                raise RuntimeError("scorer bug")
+            return self.inner.score(posts)
+
+    s = Settings(scorer="vader", media_encoders=False)
+    out = RecordingOutbox()
+    stage = IngestStage(s, Metrics(), out, FailingScorer, "bytopic")
+
+    async def run() -> None:
+        await stage.on_batch([event(0, {"id": "a", "created_at": 1000, "text": "great results, love it"})])
+        await stage.on_batch([event(1, {"id": "b", "created_at": 2000, "text": "great results, love it"}),
+                              event(2, {"id": "c", "created_at": 3000, "text": "BOOM goes the scorer"})])
+
+    asyncio.run(run())
+    scored = [v["id"] for t, v in out.sent if t == s.topic_scored]
+    dlq = [v.get("post_id") for t, v in out.sent if t == s.topic_dlq]
+    assert scored == ["a", "b"] and dlq == ["c"], (scored, dlq)

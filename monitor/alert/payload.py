@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
 
@@ -58,6 +59,15 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature_header: str) -> bool:
+def verify(secret: str, timestamp: str, body: bytes, signature_header: str, tolerance_s: float = 300.0,
+           now: float | None = None) -> bool:
+    """The signature matches and the timestamp (epoch seconds) is within `tolerance_s` of now (0: any age), as
+    Stripe and Slack check: a captured request cannot be replayed later."""
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return False
+    if tolerance_s and abs((time.time() if now is None else now) - ts) > tolerance_s:
+        return False
     expected = "sha256=" + sign(secret, timestamp, body)
     return hmac.compare_digest(expected, signature_header)

@@ -29,11 +29,15 @@ def is_loopback(host: str) -> bool:
 
 def parse_body(body: bytes, content_type: str) -> list[Any]:
     """JSON object, JSON array or JSON lines -> list of items (ValueError with a reason on bad input)."""
-    if content_type in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
-        return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
-    if content_type != "application/json":
+    if content_type not in ("application/json", "application/x-ndjson", "application/jsonl",
+                            "application/json-lines"):
         raise TypeError(f"Content-Type {content_type!r}: use application/json or application/x-ndjson")
-    obj = json.loads(body.decode("utf-8"))
+    try:
+        if content_type != "application/json":
+            return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
+        obj = json.loads(body.decode("utf-8"))
+    except RecursionError:  # deeply nested JSON: a 400 with a reason, not a 500
+        raise ValueError("JSON nested too deeply") from None
     return obj if isinstance(obj, list) else [obj]
 
 

@@ -110,3 +110,18 @@ def test_alertmanager_payload_fields():
     assert "var-topic=AAPL" in a["generatorURL"]
     assert all(isinstance(v, str) for v in a["annotations"].values())
     json.dumps(p)
+
+
+def test_verify_rejects_old_timestamps():
+    """Hot path v3 #10: a signature with any timestamp used to verify, so a captured request could be replayed."""
+    import time
+
+    from monitor.alert.payload import sign, verify
+
+    body, now = b'{"a": 1}', time.time()
+    fresh, old = str(int(now)), str(int(now) - 3600)
+    assert verify("k", fresh, body, "sha256=" + sign("k", fresh, body))
+    assert not verify("k", old, body, "sha256=" + sign("k", old, body))  # replayed an hour later
+    assert verify("k", old, body, "sha256=" + sign("k", old, body), tolerance_s=0)  # opt out
+    assert not verify("k", "not-a-time", body, "sha256=" + sign("k", "not-a-time", body))
+    assert not verify("k", fresh, body, "sha256=" + sign("other", fresh, body))

@@ -137,3 +137,15 @@ def test_adapter_frames_never_crash_and_dedupe_by_id(tmp_path):
     assert _mastodon_status(run, json.dumps(older), "h", ids) == "199"
     assert run.publisher.sent[-2:] == ["mastodon:h:200", "mastodon:h:199"] and len(run.publisher.sent) == 3
     assert retry_after("7") == 7 and retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0 and retry_after(None) == 30
+
+
+def test_deeply_nested_json_is_a_bad_request_not_a_crash():
+    """Hot path v3 #10: `parse_body` raised RecursionError (a 500) on deeply nested JSON."""
+    from monitor.sources.http_ingest import parse_body
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_body(deep, "application/json")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_body(deep + b"\n", "application/x-ndjson")
+    assert parse_body(b'{"id": "1"}', "application/json") == [{"id": "1"}]

@@ -27,8 +27,21 @@ class Target:
     format: str = "alertmanager"
     name: str = "webhook"
 
-    def __repr__(self) -> str:  # never log the secret
-        return f"Target(name={self.name!r}, url={self.url!r}, format={self.format!r})"
+    def __repr__(self) -> str:  # never log the secret, nor the URL (a secret itself for Slack-style receivers)
+        return f"Target(name={self.name!r}, url={redact_url(self.url)!r}, format={self.format!r})"
+
+
+def redact_url(url: str) -> str:
+    """scheme://host[:port]/… : no path, query or credentials (Slack-style webhook URLs carry their secret)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    return f"{parts.scheme}://{host}{port}/…" if parts.scheme else "<redacted>"
 
 
 @dataclass(frozen=True)

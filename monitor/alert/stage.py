@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.alert.delivery import RetryPolicy, Target, deliver
+from monitor.alert.delivery import RetryPolicy, Target, deliver, redact_url
 from monitor.config import Settings
 from monitor.metrics import Metrics
 from monitor.outbox import Outbox
@@ -42,6 +42,6 @@ class DeliverStage:
             if verdict == "give_up":
                 self.metrics.alert_dead_letters.labels(t.name).inc()
                 await self.outbox.send(self.s.topic_dlq, str(record.get("fingerprint", "")).encode(), {
-                    "reason": "alert_delivery_failed", "detail": f"webhook {t.name} ({t.url}) gave up",
+                    "reason": "alert_delivery_failed", "detail": f"webhook {t.name} ({redact_url(t.url)}) gave up",
                     "alert": record, "source_topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
                     "post_id": None, "time": datetime.now(UTC).isoformat()})

@@ -125,3 +125,12 @@ def test_verify_rejects_old_timestamps():
     assert verify("k", old, body, "sha256=" + sign("k", old, body), tolerance_s=0)  # opt out
     assert not verify("k", "not-a-time", body, "sha256=" + sign("k", "not-a-time", body))
     assert not verify("k", fresh, body, "sha256=" + sign("other", fresh, body))
+
+
+def test_webhook_urls_are_redacted_in_reprs_and_dead_letters():
+    """Hot path v3 #10: a Slack-style webhook URL is a secret; it appeared in Target.__repr__ (logs)."""
+    from monitor.alert.delivery import Target, redact_url
+
+    t = Target(url="https://hooks.slack.com/services/T000/B000/XXXXSECRET", secret="s3cr3t")
+    assert "XXXXSECRET" not in repr(t) and "s3cr3t" not in repr(t) and "hooks.slack.com" in repr(t)
+    assert redact_url("http://user:pw@127.0.0.1:9000/hook?token=abc") == "http://127.0.0.1:9000/…"

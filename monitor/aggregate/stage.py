@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitor.aggregate.watermark import RawPartitionWatermarks
+from monitor.aggregate.watermark import MAX_FUTURE_MS, RawPartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
 from monitor.ingest.progress import IngestProgress
@@ -75,6 +75,7 @@ class AggregateStage:
         if self.s.fault_drop_bytopic_key and not self.fault_dropped:
             events = self._fault_drop(events, self.s.fault_drop_bytopic_key)
         touched: dict[str, dict[str, Any]] = {}
+        cap_ms = int(time.time() * 1000) + MAX_FUTURE_MS  # the ingest stage caps the watermark the same way
         before = {p: w.current for p, w in self.wms.items()}
         holes = self._track(events, now)
         waiting = holes | self.held  # this batch may bring the missing record: its events are not late either
@@ -92,7 +93,7 @@ class AggregateStage:
                 if topic not in touched:
                     touched[topic] = self.table.get(topic) or new_state()
                     touched[topic]["p"] = part
-                outcome = add_event(touched[topic], scored_event(ev), wm, self.cfg)
+                outcome = add_event(touched[topic], scored_event(ev), wm, self.cfg, cap_ms)
                 if outcome == "late":
                     self.metrics.late_events.inc()
                 elif outcome == "duplicate":

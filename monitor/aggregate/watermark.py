@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+MAX_FUTURE_MS = 5 * 60_000  # event times further ahead of the wall clock neither move a watermark nor open a bucket
+
 
 class PartitionWatermarks:
     def __init__(self, idle_s: float = 5.0) -> None:

@@ -96,9 +96,13 @@ def new_state() -> dict[str, Any]:
     return {"next": None, "open": {}, "closed": {}}
 
 
-def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: WindowConfig) -> str:
-    """Mutates state. Returns 'added', 'duplicate' or 'late'."""
-    b = bucket_start(ev.event_ms, cfg.size_ms)
+def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: WindowConfig,
+              max_event_ms: int | None = None) -> str:
+    """Mutates state. Returns 'added', 'duplicate' or 'late'. `max_event_ms` (wall clock + the allowed skew, as the
+    watermark is capped): a post stamped further ahead is counted in the bucket of that cap, so it cannot open a
+    far-future bucket that would make every later post of a quiet topic late."""
+    ts = ev.event_ms if max_event_ms is None else min(ev.event_ms, max_event_ms)
+    b = bucket_start(ts, cfg.size_ms)
     watermark = max(watermark, state.get("wm", 0))
     if (state["next"] is not None and b < state["next"]) or b < state.get("done", b) \
             or b + cfg.size_ms + cfg.grace_ms <= watermark:

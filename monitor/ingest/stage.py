@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from monitor.aggregate.watermark import PartitionWatermarks
+from monitor.aggregate.watermark import MAX_FUTURE_MS, PartitionWatermarks
 from monitor.config import Settings
 from monitor.ingest.decode import DecodeFailure, decode_post
 from monitor.ingest.progress import IngestProgress
@@ -39,7 +39,6 @@ from monitor.score.lanes import SHED_FULL, SHED_TIMEOUT, LaneItem, MediaLane
 from monitor.types import Post
 
 log = logging.getLogger("monitor.ingest")
-MAX_FUTURE_MS = 5 * 60_000  # event times further ahead of the wall clock do not move the watermark
 Item = tuple[Post, Any]  # a decoded post and its Faust event
 
 

@@ -146,3 +146,18 @@ def test_matches_reference_under_redelivery_and_shuffle(seed):
     for k, c in ref.items():
         assert (got[k]["n"], got[k]["negatives"], got[k]["neutrals"], got[k]["positives"]) == (
             c["n"], c["neg"], c["neu"], c["pos"])
+
+
+def test_a_far_future_post_cannot_poison_a_quiet_topic():
+    """Hot path v3 #3: a post stamped a day ahead opened a bucket there; once the topic was quiet its state jumped
+    to that bucket and every later post of the topic was late. With the cap (wall clock + allowed skew, as for the
+    watermark) it is counted at the cap and later posts are on time."""
+    cfg = WindowConfig(size_ms=60_000, hop_size_ms=60_000, hop_step_ms=60_000, grace_ms=10_000)
+    now = 10 * 60_000
+    s = new_state()
+    assert add_event(s, ev(1, now - 30_000), 0, cfg, max_event_ms=now + 300_000) == "added"
+    assert add_event(s, ev(2, now + 86_400_000), 0, cfg, max_event_ms=now + 300_000) == "added"  # clock skew
+    close_windows(s, "T", now + 40_000, cfg, 0)  # the first bucket closes; the topic goes quiet
+    assert add_event(s, ev(3, now + 100_000), now + 40_000, cfg, max_event_ms=now + 400_000) == "added"
+    out = close_windows(s, "T", now + 10**6, cfg, 0)
+    assert sum(w["n"] for w in out if w["kind"] == "tumbling") == 2  # posts 2 and 3

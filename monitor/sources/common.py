@@ -13,9 +13,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from monitor.ingest.route import CASHTAG  # one cashtag rule for connectors and routing ($BRK.B, $BRK-A)
 from monitor.media.fetch import uri_allowed
-
-CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6})(?![\w])")
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,14 @@ def test_deeply_nested_json_is_a_bad_request_not_a_crash():
     with pytest.raises(ValueError, match="nested too deeply"):
         parse_body(deep + b"\n", "application/x-ndjson")
     assert parse_body(b'{"id": "1"}', "application/json") == [{"id": "1"}]
+
+
+def test_connector_filter_and_routing_share_one_cashtag_rule():
+    """Hot path v3 #11: the connectors' cashtag rule rejected $BRK.B while routing accepted it."""
+    from monitor.ingest.route import Router
+
+    f = Filter(cashtags=("BRK.B", "$RDS-B"))
+    for text in ("$BRK.B is up", "selling $RDS-B today"):
+        assert f.keep(text, "someone"), text
+        assert set(Router().topics(text)) & {"BRK.B", "RDS-B"}
+    assert not f.keep("$BRK is up", "someone")

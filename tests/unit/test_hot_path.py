@@ -221,7 +221,9 @@ def test_memory_housekeeper_trims_and_traces(tmp_path):
 
     assert rss_bytes() > 10 * 2**20
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert malloc_trim() in (True, False)  # callable; True when it released something
+        junk = [bytearray(1000) for _ in range(50_000)]  # ~50 MB of small blocks, then freed
+        del junk
+        assert malloc_trim() is True  # glibc handed the freed pages back (it could not fail before)
     trace = tmp_path / "trace.jsonl"
     hk = Housekeeper(3600, trim=True, trace_path=str(trace))
     first = hk.step()

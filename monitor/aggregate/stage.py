@@ -65,6 +65,7 @@ class AggregateStage:
         self.held: set[int] = set()  # partitions whose window closing waits for a missing record
         self.held_wm: dict[int, int] = {}  # per held partition: its watermark when the hole appeared
         self.fault_dropped = False
+        self.late_logged = 0
 
     def partition_wm(self, part: int, now: float) -> int:  # noqa: ARG002 - wall time not needed any more
         return self.wms.setdefault(part, RawPartitionWatermarks(self.s.partitions)).value()
@@ -96,6 +97,12 @@ class AggregateStage:
                 outcome = add_event(touched[topic], scored_event(ev), wm, self.cfg, cap_ms)
                 if outcome == "late":
                     self.metrics.late_events.inc()
+                    self.late_logged += 1
+                    if self.late_logged <= 20:  # the first few, with what made them late
+                        st = touched[topic]
+                        log.warning("late event: topic %s event %s (by-topic %d:%d) watermark %s; topic next %s "
+                                    "done %s wm %s", topic, ev.get("ts"), part, e.message.offset, wm,
+                                    st.get("next"), st.get("done"), st.get("wm"))
                 elif outcome == "duplicate":
                     self.metrics.duplicates_skipped.inc()
         moved = {p for p in self.wms if self.partition_wm(p, now) != before.get(p)}

@@ -104,8 +104,10 @@ def add_event(state: dict[str, Any], ev: ScoredEvent, watermark: int, cfg: Windo
     ts = ev.event_ms if max_event_ms is None else min(ev.event_ms, max_event_ms)
     b = bucket_start(ts, cfg.size_ms)
     watermark = max(watermark, state.get("wm", 0))
-    if (state["next"] is not None and b < state["next"]) or b < state.get("done", b) \
-            or b + cfg.size_ms + cfg.grace_ms <= watermark:
+    # late only if its bucket was closed: by this topic (done) or by the watermark. An earlier bucket than the first
+    # open one (`next`) is not late: a topic's posts arrive out of order across raw partitions (seen replaying a
+    # real stream over 4 partitions: ~1 % of in-order posts were counted late, the watermark still at 0)
+    if b < state.get("done", b) or b + cfg.size_ms + cfg.grace_ms <= watermark:
         return "late"
     bucket = state["open"].setdefault(str(b), {**empty_counts(), "ids": {}})
     ids = bucket["ids"]

@@ -20,14 +20,7 @@ N_POSTS = 2500
 
 
 @pytest.mark.skipif(not STREAM.is_file(), reason="no ../shared/data/streams/stocknet_dev")
-@pytest.mark.parametrize("partitions", [
-    1,
-    # still open (Hot path v3 #12): with 4 raw partitions, ~30 of 2 500 in-order posts are counted late and ~27 of
-    # 5 280 windows never get them, the same windows run after run (so a logic race of the multi-partition
-    # watermark, not wall-clock timing); the pure-function cause (a quiet topic jumping past an open bucket) is
-    # fixed and tested in tests/unit/test_windows.py. strict: this starts failing the day it is fixed.
-    pytest.param(4, marks=pytest.mark.xfail(strict=True, reason="Hot path v3 #12: multi-partition lateness")),
-])
+@pytest.mark.parametrize("partitions", [1, 4])
 def test_in_order_real_stream_counts_nothing_late(broker, workers, partitions):
     import uuid
 

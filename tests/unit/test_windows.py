@@ -161,3 +161,17 @@ def test_a_far_future_post_cannot_poison_a_quiet_topic():
     assert add_event(s, ev(3, now + 100_000), now + 40_000, cfg, max_event_ms=now + 400_000) == "added"
     out = close_windows(s, "T", now + 10**6, cfg, 0)
     assert sum(w["n"] for w in out if w["kind"] == "tumbling") == 2  # posts 2 and 3
+
+
+def test_a_topics_posts_out_of_order_before_any_close_are_not_late():
+    """Hot path v3 #12, the cause found through the worker: a topic's first post came from a faster raw partition
+    (bucket 14:00), then an on-time post of a slower one (bucket 10:00) was late because it was before `next`,
+    although nothing had closed and the watermark was 0."""
+    cfg = WindowConfig(size_ms=3_600_000, hop_size_ms=3_600_000, hop_step_ms=3_600_000, grace_ms=10_000)
+    s = new_state()
+    assert add_event(s, ev(1, 14 * 3_600_000 + 5), 0, cfg) == "added"
+    assert add_event(s, ev(2, 10 * 3_600_000 + 5), 0, cfg) == "added"
+    out = close_windows(s, "T", 20 * 3_600_000, cfg, 0)
+    assert {w["start_ms"]: w["n"] for w in out if w["kind"] == "tumbling" and w["n"]} == {
+        10 * 3_600_000: 1, 14 * 3_600_000: 1}
+    assert add_event(s, ev(3, 11 * 3_600_000), 20 * 3_600_000, cfg) == "late"  # closed by then: late

@@ -154,9 +154,9 @@ class Settings(BaseModel):
             "Scale-adjusted tail probability below which a block is anomalous. Default: "
             "detect_false_alarms_per_week * window_s / one week (the same budget in time for any window size)."))
     detect_false_alarms_per_week: float = Field(
-        1.0, description=(
-            "Nominal false-alarm budget per topic-week that sets the negative-rate test's default p threshold "
-            "(chosen on the dev simulator seeds: 0.33 measured false alarms per topic-week)."))
+        0.5, description=(
+            "Nominal false-alarm budget per topic-week that sets the negative-rate test's default p threshold, "
+            "spread over the windows a topic is actually tested on."))
     volume_false_alarms_per_week: float = Field(
         0.15, description=(
             "Nominal false-alarm budget per topic-week that sets the volume test's default p threshold (chosen on "

@@ -48,10 +48,11 @@ from monitor.detect.timescale import (
 class RateConfig:
     half_life_s: float = 3 * 3_600.0  # memory of the baseline share (a busy topic's drift is tracked in hours) ...
     memory_posts: float = 400.0  # ... but the baseline never decays below this many posts (a sparse one: months)
-    warmup_s: float = 1_800.0  # event time of a topic before it may fire
+    warmup_s: float = 1_800.0  # event time of a topic before it may fire ...
+    warmup_posts: float = 30.0  # ... and posts in its baseline: a shift of a share never seen cannot be judged
     min_posts: int = 10  # posts in the firing block
     p_threshold: float | None = None  # scale-adjusted; None: false_alarms_per_week · window / week
-    false_alarms_per_week: float = 1.0  # nominal; chosen on the dev simulator seeds (0.33 measured)
+    false_alarms_per_week: float = 0.5
     min_ratio: float = 1.3
     overdispersion: float = 200.0  # prior beta strength m0 (ρ0 = 1 / (m0 + 1)): smaller = more tolerant
     overdispersion_weight: float = 2_000.0  # prior weight in units of N (N − 1) p0 (1 − p0)
@@ -210,7 +211,7 @@ def observe(st: RateState, start_ms: int, n: int, k: int, cfg: RateConfig, size_
     scales = scales_ms(cfg.scales_s, size_ms)
     if st.first_ms is None:
         st.first_ms = start_ms
-    warm = start_ms - st.first_ms >= cfg.warmup_s * 1000
+    warm = start_ms - st.first_ms >= cfg.warmup_s * 1000 and st.n >= cfg.warmup_posts
     _learn_dispersion(st, cfg, start_ms, scales)
     entry = append(st.recent, start_ms, end, n, k, n)
     if not warm:  # warming up (no alert possible): learn at once, not a day later

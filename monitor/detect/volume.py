@@ -17,7 +17,7 @@ Counts may be any non-negative number (the tails come from SciPy in O(1)).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from monitor.detect.stats import evidence, negbin_logsf, score_from_evidence
 from monitor.detect.timescale import (
@@ -241,6 +241,12 @@ def observe_count(st: VolumeState, ts_ms: int, count: float, cfg: VolumeConfig, 
     end = ts_ms + size_ms
     count = max(0.0, float(count))
     scales = scales_ms(cfg.scales_s, size_ms)
+    if st.tests[2] and ts_ms - st.tests[2] > 4 * cfg.half_life_s * 1000:
+        # quiet for over four half-lives (or one stray post stamped decades ago): the old rate is stale, and its
+        # quiet time would make the next post look like an infinite burst; the topic starts afresh (warm-up again)
+        fresh = VolumeState()
+        for f in fields(VolumeState):
+            setattr(st, f.name, getattr(fresh, f.name))
     if st.first_ms is None:
         st.first_ms = ts_ms
         st.folded_ms = ts_ms

@@ -53,12 +53,14 @@ def test_b_a_quiet_gap_of_any_length_costs_constant_time_and_state():
         observe_count(vs, i * MIN, 50, vc)
     assert len(rs.recent) <= 60 + 26 and len(vs.recent) <= 60 + 26
     t0 = time.perf_counter()
-    v = observe(rs, 2000 * MIN + 365 * DAY, 50, 10, rc)
-    vv = observe_count(vs, 2000 * MIN + 365 * DAY, 50, vc)
+    v = observe(rs, 2000 * MIN + 30 * DAY, 50, 10, rc)
+    vv = observe_count(vs, 2000 * MIN + 30 * DAY, 50, vc)
     assert time.perf_counter() - t0 < 0.5
     assert not v.alert and len(rs.recent) <= 2
-    # a year of silence is zero posts of exposure: the topic's rate decays towards nothing, so 50 posts is a burst
-    assert vv.expected < 5.0
+    # a month of silence is zero posts of exposure: the topic's rate has decayed, so 50 posts in a minute is a burst
+    assert vv.expected < 5.0 and vv.warm
+    # over four half-lives of silence the volume baseline starts afresh (warm-up again)
+    assert not observe_count(vs, 2000 * MIN + 365 * DAY, 50, vc).warm
 
 
 def test_c_window_s_alone_never_crashes_and_bad_hops_say_why():
@@ -187,3 +189,13 @@ def test_both_signals_moving_make_one_incident():
     assert [(r["signal"], r["status"]) for r in recs] == [("negative_rate", "firing"), ("negative_rate", "resolved")]
     fire = recs[0]
     assert fire["volume"]["ratio"] > 3 and "mentions x" in fire["summary"] and "negative share" in fire["summary"]
+
+
+def test_one_stray_ancient_post_does_not_make_every_later_window_a_burst():
+    """Seen in the demo: one post stamped 1970 made the catch-all topic's first window, so the volume detector
+    was warm at once and its rate ~0 (56 years of quiet exposure): 12 posts were 'x12000000000'."""
+    cfg, st = VolumeConfig(), VolumeState()
+    observe_count(st, 0, 1, cfg)  # 1970-01-01
+    t0 = 1_767_225_600_000  # 2026
+    fired = [observe_count(st, t0 + i * MIN, 50, cfg).alert for i in range(120)]
+    assert not any(fired)  # the topic starts afresh: warm-up again

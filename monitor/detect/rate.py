@@ -39,6 +39,7 @@ from monitor.detect.timescale import (
     cover,
     decay,
     scales_ms,
+    select,
     tests_per_week,
     threshold,
 )
@@ -162,18 +163,9 @@ def _sums(st: RateState, cfg: RateConfig, lo: float, hi: float, stop_at_cover: b
           ) -> tuple[float, float, float, int, bool]:
     """(n, k, expected k, block start, covered seen) of the entries starting in [lo, hi)."""
     n = k = ek = 0.0
-    start, covered = int(lo), False
     p_hour: dict[int, float] = {}
-    for e in reversed(st.recent):
-        if e[START] < lo:
-            break
-        if e[START] >= hi:
-            continue
-        if e[FLAG] in (1, 3):
-            covered = True
-            if stop_at_cover:
-                start = int(e[END])
-                break
+    entries, start, covered = select(st.recent, lo, hi, stop_at_cover)
+    for e in entries:
         h = _hour(e[START])
         if h not in p_hour:
             p_hour[h] = baseline_rate(st, cfg, h)

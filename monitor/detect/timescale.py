@@ -41,22 +41,25 @@ def decay(dt_ms: float, half_life_ms: float) -> float:
     return math.pow(0.5, max(0.0, dt_ms) / half_life_ms) if half_life_ms > 0 else 0.0
 
 
-def block(recent: list[list[float]], end_ms: int, scale: int) -> tuple[float, float, float, int]:
-    """(n, k, c, block start) of the entries starting in [end − scale, end), newest first, stopping at an entry an
-    alert already covered (a new incident needs new evidence): the block then starts where that entry ended."""
-    n = k = c = 0.0
-    lo = end_ms - scale
-    start = lo
+def select(recent: list[list[float]], lo: float, hi: float, stop_at_cover: bool
+           ) -> tuple[list[list[float]], int, bool]:
+    """(entries starting in [lo, hi), newest first; the block's start; whether an alert covered one of them). With
+    `stop_at_cover` the block stops at an entry an alert already covered (a new incident needs new evidence) and
+    starts where that entry ended."""
+    out: list[list[float]] = []
+    start, covered = int(lo), False
     for e in reversed(recent):
         if e[START] < lo:
             break
+        if e[START] >= hi:
+            continue
         if e[FLAG] in (1, 3):
-            start = int(e[END])
-            break
-        n += e[N]
-        k += e[K]
-        c += e[C]
-    return n, k, c, start
+            covered = True
+            if stop_at_cover:
+                start = int(e[END])
+                break
+        out.append(e)
+    return out, start, covered
 
 
 def append(recent: list[list[float]], start: int, end: int, n: float, k: float, c: float) -> list[float]:

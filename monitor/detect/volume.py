@@ -34,6 +34,7 @@ from monitor.detect.timescale import (
     cover,
     decay,
     scales_ms,
+    select,
     tests_per_week,
     threshold,
 )
@@ -197,19 +198,8 @@ def phi(st: VolumeState, cfg: VolumeConfig, scale: int) -> float:
 
 
 def _count(st: VolumeState, lo: float, hi: float, stop_at_cover: bool) -> tuple[float, int, bool]:
-    c, start, covered = 0.0, int(lo), False
-    for e in reversed(st.recent):
-        if e[START] < lo:
-            break
-        if e[START] >= hi:
-            continue
-        if e[FLAG] in (1, 3):
-            covered = True
-            if stop_at_cover:
-                start = int(e[END])
-                break
-        c += e[4]
-    return c, start, covered
+    entries, start, covered = select(st.recent, lo, hi, stop_at_cover)
+    return sum(e[4] for e in entries), start, covered
 
 
 def _logsf(c: float, m: float, ph: float) -> float:

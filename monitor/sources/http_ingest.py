@@ -2,7 +2,8 @@
 (`Content-Type: application/x-ndjson`). Bearer-token auth (required whenever a token is configured, and a token is
 required to bind anything but loopback); body capped at `max_body_bytes`; each post is validated with the worker's
 own decoder. 202 {"accepted": [ids], "rejected": [{index, reason, detail}]} once the accepted posts are acknowledged
-by the broker; 400 when nothing was accepted; 401 / 413 / 415 with a reason."""
+by the broker; 503 when any of this request's posts was not acknowledged within `ack_timeout_s` (a broker outage
+answers in seconds, and /healthz keeps answering); 400 when nothing was accepted; 401 / 413 / 415 with a reason."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.ingest.decode import DecodeFailure, decode_post
-from monitor.sources.runtime import DeliveryFailed, SourceRun
+from monitor.sources.runtime import SourceRun
 
 MAX_POSTS = 1000
 
@@ -41,7 +41,8 @@ def parse_body(body: bytes, content_type: str) -> list[Any]:
     return obj if isinstance(obj, list) else [obj]
 
 
-def build_app(run: SourceRun, token: str | None, max_body_bytes: int = 8 * 2**20) -> web.Application:
+def build_app(run: SourceRun, token: str | None, max_body_bytes: int = 8 * 2**20,
+              ack_timeout_s: float = 10.0) -> web.Application:
     async def ingest(request: web.Request) -> web.Response:
         if token:
             got = request.headers.get("Authorization", "")
@@ -62,23 +63,24 @@ def build_app(run: SourceRun, token: str | None, max_body_bytes: int = 8 * 2**20
             return web.json_response({"error": "invalid_json", "detail": str(exc)[:300]}, status=400)
         if len(items) > MAX_POSTS:
             return web.json_response({"error": "too_many_posts", "detail": f"{len(items)} > {MAX_POSTS}"}, status=413)
-        accepted, rejected = [], []
-        for i, item in enumerate(items):
-            raw = json.dumps(item, ensure_ascii=False).encode()
-            checked = decode_post(raw, run.settings.limits, run.settings.allow_remote_media,
-                                  run.settings.remote_media_allowlist)
-            if isinstance(checked, DecodeFailure):
-                rejected.append({"index": i, "reason": checked.reason, "detail": checked.detail})
-                run.metrics.malformed.labels(run.name).inc()
-            elif run.emit(item):
-                accepted.append(checked.id)
-            else:
-                rejected.append({"index": i, "reason": "filtered", "detail": "dropped by the connector's filters"})
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, run.publisher.flush)  # durable before 202
-        except DeliveryFailed as exc:
-            return web.json_response({"error": "unavailable", "detail": str(exc)[:300]}, status=503)
-        return web.json_response({"accepted": accepted, "rejected": rejected}, status=202 if accepted else 400)
+        offers = [run.offer(item, dead_letter=False, track=False) for item in items]  # never blocks (#30.9)
+        rejected = [{"index": i, "reason": o.reason, "detail": o.detail} for i, o in enumerate(offers) if not o.ok]
+        sent = [o for o in offers if o.ok]
+        # durable before 202, judged on this request's own records only (#30.4): a concurrent request's failure
+        # cannot turn this answer into a 503, nor this one's into a 202
+        done, pending = await asyncio.wait([asyncio.wrap_future(o.future) for o in sent if o.future is not None],
+                                           timeout=ack_timeout_s) if sent else (set(), set())
+        failed = [f.exception() for f in done if f.exception() is not None]
+        if failed or pending:
+            for f in pending:
+                f.cancel()
+            detail = (f"{len(failed) + len(pending)} of {len(sent)} post(s) not acknowledged by the broker"
+                      + (f" within {ack_timeout_s:g} s" if pending else "")
+                      + (f", e.g. {type(failed[0]).__name__}: {failed[0]}" if failed else "")
+                      + "; resend them (post ids make a resend harmless)")
+            return web.json_response({"error": "unavailable", "detail": detail[:300]}, status=503)
+        return web.json_response({"accepted": [o.post_id for o in sent], "rejected": rejected},
+                                 status=202 if sent else 400)
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})

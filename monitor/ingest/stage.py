@@ -35,7 +35,7 @@ from monitor.metrics import Metrics
 from monitor.outbox import Outbox
 from monitor.score.base import Scorer, ScoreResult
 from monitor.score.cache import TextCache
-from monitor.score.lanes import SHED_FULL, SHED_TIMEOUT, LaneItem, MediaLane
+from monitor.score.lanes import SHED_FETCH, SHED_FULL, SHED_TIMEOUT, LaneItem, MediaLane
 from monitor.types import Post
 
 log = logging.getLogger("monitor.ingest")
@@ -163,7 +163,7 @@ class IngestStage:
                 continue
             res.shed_reason = reason
             for m in allitems[k][0].media:
-                self.metrics.media_shed.labels(m.kind).inc()
+                self.metrics.media_shed.labels(m.kind, reason).inc()
         keep = [k for k, r in enumerate(results) if r is not None]
         await self.publish([allitems[k] for k in keep], [results[k] for k in keep], "text")  # type: ignore[misc]
 
@@ -212,6 +212,9 @@ class IngestStage:
             if res.error:
                 await self.send_dlq(res.reason, res.error, ev, post.id)
                 continue
+            if res.shed_reason == SHED_FETCH:  # shed by the scorer itself (a dead media link), not by the lane
+                for md in post.media:
+                    m.media_shed.labels(md.kind, SHED_FETCH).inc()
             topics = self.router.topics(post.text, post.topics)
             latency = max(0.0, now - ev.message.timestamp) if ev.message.timestamp else 0.0  # seconds
             await self.outbox.send(self.s.topic_scored, post.id.encode(),

@@ -79,8 +79,9 @@ class Metrics:
         self.assigned_partitions = Gauge("monitor_assigned_partitions",
                                          "Partitions of the consumer group assigned to this worker", registry=r)
         self.media_shed = Counter("monitor_media_shed_total",
-                                  "Media items whose enrichment was skipped (media lane over capacity); the post was "
-                                  "scored on its text and marked media_shed", ["modality"], registry=r)
+                                  "Media items whose enrichment was skipped (reason: media lane full or timed out, or "
+                                  "a remote link that could not be fetched); the post was scored on its text and "
+                                  "marked media_shed", ["modality", "reason"], registry=r)
         self.media_lane_posts = Gauge("monitor_media_lane_posts", "Media posts queued or being encoded in the media lane",
                                       registry=r)
         self.lane_lag_seconds = Gauge("monitor_lane_lag_seconds",
@@ -164,3 +165,7 @@ class SourceMetrics:
                                  "Now minus the creation time of the last post published", ["source"], registry=r)
         self.checkpoints = Counter("monitor_source_checkpoints_total", "Checkpoints saved after a broker flush",
                                    ["source"], registry=r)
+        self.gaps = Counter("monitor_source_gaps_total",
+                            "Polls that stopped paging back (page cap, rate limit, bad page) before reaching the "
+                            "last post published: newer posts older than the pages read were skipped",
+                            ["source"], registry=r)

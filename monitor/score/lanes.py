@@ -18,6 +18,7 @@ from typing import Any
 
 SHED_FULL = "media_lane_full"
 SHED_TIMEOUT = "media_lane_timeout"
+SHED_FETCH = "media_fetch_failed"  # a remote media link could not be fetched (404, timeout, 429): scored on text
 
 
 @dataclass

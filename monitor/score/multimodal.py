@@ -27,6 +27,7 @@ import numpy as np
 
 from monitor import LABELS
 from monitor.media import MediaError
+from monitor.score.lanes import SHED_FETCH
 from monitor.types import Post
 
 log = logging.getLogger(__name__)
@@ -144,12 +145,21 @@ class MultimodalScorer:
         t0 = time.perf_counter()
         # decoding (base64, JPEG/PNG/WAV, resampling) releases the GIL: posts decode in parallel threads
         results = list(_decode_pool().map(lambda i: self._try_decode(posts[i]), media_idx))
+        fetch_shed: list[int] = []
         for i, res in zip(media_idx, results, strict=True):
-            if isinstance(res, MediaError):
+            if isinstance(res, MediaError) and res.reason == "fetch_failed" and (posts[i].text or "").strip():
+                fetch_shed.append(i)  # a dead link (404, timeout, 429) is not the post's fault: shed, never drop
+            elif isinstance(res, MediaError):
                 out[i] = ScoreResult(None, "error", sorted({m.kind for m in posts[i].media}), self.version,
                                      error=res.detail, reason=res.reason)
             else:
                 decoded[i] = res
+        if fetch_shed and not collect:  # #30.5: scored on its text like a post the media lane sheds
+            for i, r in zip(fetch_shed, self.text.score([posts[i] for i in fetch_shed]), strict=True):
+                if not r.error:
+                    r.shed_reason = SHED_FETCH
+                    r.evidence = {"media_error": getattr(results[media_idx.index(i)], "detail", "")[:200]}
+                out[i] = r
         t_decode = time.perf_counter() - t0
         ok = [i for i in media_idx if i in decoded]
         ev = self._encode(ok, decoded)

@@ -70,3 +70,28 @@ def test_fetch_when_private_allowed(server):
     assert reason(lambda: fetch(f"{server}/redirect", ["localhost"], 1000, allow_private=True)) == "fetch_failed"
     assert reason(lambda: fetch(f"{server}/missing", ["localhost"], 1000, allow_private=True)) == "fetch_failed"
     assert reason(lambda: fetch(f"{server}/big", ["localhost"], 1000, allow_private=True)) == "media_too_large"
+
+
+def test_a_dead_image_link_sheds_the_media_and_scores_the_text(server):
+    """#30.5: a remote image that cannot be fetched (404 here) is not the post's fault: the post is scored on its
+    text, marked shed with `media_fetch_failed`, never dead-lettered. Without text there is nothing to score: DLQ."""
+    from datetime import UTC, datetime
+
+    from monitor.config import Settings
+    from monitor.ingest.records import scored_record
+    from monitor.score.factory import build_scorer
+    from monitor.types import Media, Post
+
+    s = Settings.load(None, env={}, scorer="vader", allow_remote_media=True, remote_media_allowlist=["localhost"],
+                      remote_media_allow_private=True)
+    scorer = build_scorer(s)
+    now = datetime.now(UTC)
+    dead = [Media(kind="image", mime="image/png", uri=f"{server}/gone.png")]
+    posts = [Post(id="a", created_at=now, text="$ACME terrible recall, awful losses", media=dead),
+             Post(id="b", created_at=now, text=None, media=dead)]
+    a, b = scorer.score(posts)
+    assert a.error is None and a.label == "negative" and a.shed_reason == "media_fetch_failed"
+    assert "404" in a.evidence["media_error"]
+    rec = scored_record(posts[0], a, ["ACME"], 0.0, "media")
+    assert rec["media_shed"] is True and rec["shed_reason"] == "media_fetch_failed"
+    assert b.error and b.reason == "fetch_failed"

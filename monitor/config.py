@@ -242,6 +242,10 @@ class Settings(BaseModel):
         None, description="Fault injection for the reliability suite: a connector's record containing it is never "
         "sent and its delivery fails, as when the broker does not acknowledge it after its retries.")
 
+    fault_produce_fail_topic: str | None = Field(
+        None, description="Fault injection for the reliability suite: the worker's first two records to this topic "
+        "are refused (their delivery fails, nothing reaches the broker), as a broker refusing a produce would.")
+
     fault_drop_ordered_stage: Literal["detect", "deliver"] | None = Field(
         None, description="Fault injection for the reliability suite: the first record the detection (windows) or "
         "delivery (alerts) stage receives is dropped before it and never acknowledged.")

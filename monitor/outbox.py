@@ -44,6 +44,31 @@ class Outbox:
         self._producer: Any = None
         self._starting: asyncio.Lock | None = None
         self._closed = False
+        self._fault_topic = getattr(settings, "fault_produce_fail_topic", None)
+        self._faults_left = 2
+
+    async def send_confirmed(self, records: list[tuple[str, bytes | None, Any]]) -> None:
+        """Send `records` (topic, key, value) and return only once the broker acknowledged every one (#30.6).
+
+        A stage moves its state (a bucket leaves the table, a detector says "fired") only after this returns, so a
+        refused record cannot be lost for good. On a failure every record from the first refused one on is sent
+        again, in order (per-topic order is what the consumers rely on; the detector and the windows ignore a
+        repeat), after a capped exponential pause, until the broker takes them: the stage holds its partition
+        meanwhile (visible as consumer lag and `monitor_produce_errors_total`), and a stop or crash before that
+        leaves its input unacknowledged, so it is read again."""
+        todo, attempt = list(records), 0
+        while todo:
+            futs = [await self.send(topic, key, value) for topic, key, value in todo]
+            await asyncio.gather(*futs, return_exceptions=True)
+            first = next((i for i, f in enumerate(futs) if f.cancelled() or f.exception() is not None), None)
+            if first is None:
+                return
+            todo = todo[first:]
+            pause = min(30.0, 0.2 * 2 ** attempt)
+            attempt += 1
+            log.error("%d record(s) to %s not acknowledged (attempt %d): sending them again in %.1f s",
+                      len(todo), todo[0][0], attempt, pause)
+            await asyncio.sleep(pause)
 
     async def _own(self) -> Any:
         if self._producer is None:
@@ -62,7 +87,11 @@ class Outbox:
 
     async def send(self, topic: str, key: bytes | None, value: Any, partition: int | None = None) -> Any:
         """Hand one record to the producer; returns its delivery future (already watched for errors)."""
-        if self.settings is None or topic in self.via_faust:
+        if self._fault_topic == topic and self._faults_left > 0:
+            self._faults_left -= 1
+            fut: Any = asyncio.get_running_loop().create_future()
+            fut.set_exception(RuntimeError(f"fault injection: record to {topic} refused"))
+        elif self.settings is None or topic in self.via_faust:
             fut = await self.app.producer.send(topic, key, encode(value), partition, None, None)
         else:
             if self._closed:

@@ -19,7 +19,6 @@ the lost record closed its window first and the record, re-read later, was late:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -154,7 +153,7 @@ class AggregateStage:
                     ) -> None:
         now_ms = int(time.time() * 1000)
         m = self.metrics
-        pending = []
+        records: list[tuple[str, bytes | None, Any]] = []
         closed_any: dict[str, bool] = {}
         for topic, state in touched.items():
             p = state.get("p", -1)
@@ -165,17 +164,18 @@ class AggregateStage:
             closed = close_windows(state, topic, wm, self.cfg, now_ms)
             closed_any[topic] = bool(closed)
             for w in closed:
-                pending.append(await self.outbox.send(self.s.topic_windows, topic.encode(), w))
+                records.append((self.s.topic_windows, topic.encode(), w))
                 label = m.topic_label(topic)
                 m.windows_emitted.labels(w["kind"]).inc()
                 m.window_negative_rate.labels(label, w["kind"]).set(w["negative_rate"])
                 m.window_posts.labels(label, w["kind"]).set(w["n"])
                 m.window_closed_ts.labels(label).set(now_ms / 1000)
-        if pending:
+        if records:
             # a closed bucket leaves the table (its changelog) only once its window record is on the broker: after a
             # kill -9 the changelog could otherwise say "closed" for a window that was never delivered, and the
-            # restarted worker would never emit it (the open crash race: "windows did not close after restart")
-            await asyncio.gather(*pending, return_exceptions=True)
+            # restarted worker would never emit it (the open crash race: "windows did not close after restart");
+            # a refused window record is sent again until acknowledged, never skipped (#30.6)
+            await self.outbox.send_confirmed(records)
         for topic, state in touched.items():
             if not closed_any[topic] and topic not in changed:
                 continue

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -45,18 +44,18 @@ class DetectStage:
         rate_state, rate_record = process_window(state.get("rate_signal"), w, self.rate_cfg, self.life_cfg, controls)
         vol_state, vol_record = process_volume(state.get("volume_signal"), w, self.volume_cfg, self.volume_life,
                                                controls)
-        pending = []
-        for record in merge_signals(rate_record, vol_record, vol_state or state.get("volume_signal")):
-            pending.append(await self.outbox.send(self.s.topic_alerts, topic.encode(), record))
+        records = merge_signals(rate_record, vol_record, vol_state or state.get("volume_signal"))
+        for record in records:
             self.metrics.alerts.labels(record["status"]).inc()
             if record["silenced"]:
                 self.metrics.alerts_silenced.labels(record["signal"]).inc()
             log.warning("alert %s%s: %s", record["status"], " (silenced)" if record["silenced"] else "",
                         record["summary"])
-        if pending:
-            # the detector state (changelog, Faust's producer) moves only once its alerts are on the broker (the
-            # outputs producer): after a kill -9 the recovered state can never say "fired" for an undelivered alert
-            await asyncio.gather(*pending, return_exceptions=True)
+        if records:
+            # the detector state (changelog, Faust's producer) moves only once its alerts are on the broker: after a
+            # kill -9 the recovered state can never say "fired" for an undelivered alert, and a refused alert is sent
+            # again until acknowledged, never lost with the state moved past it (#30.6)
+            await self.outbox.send_confirmed([(self.s.topic_alerts, topic.encode(), r) for r in records])
         if rate_state is not None or vol_state is not None:
             self.table[topic] = {"rate_signal": rate_state or state.get("rate_signal"),
                                  "volume_signal": vol_state or state.get("volume_signal")}

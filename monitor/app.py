@@ -241,9 +241,12 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
             import aiohttp
 
             async with aiohttp.ClientSession() as session:
-                deliver_in.handle = lambda ev: deliver_stage.on_alert(session, ev.value, ev.message)
-                async for event in stream.events():
-                    await deliver_in.on_event(event)
+                deliver_in.handle = lambda ev: deliver_stage.on_alert(session, ev.value, ev.message, ev.ack)
+                try:
+                    async for event in stream.events():
+                        await deliver_in.on_event(event)
+                finally:
+                    await deliver_stage.close()  # undelivered alerts stay unacknowledged: read again
 
 
 def _ordered(app: faust.App, settings: Settings, metrics: Metrics, stage: str, topic: str) -> OrderedStream:

@@ -1,4 +1,5 @@
-"""Webhook delivery: retries with exponential backoff + full jitter on timeouts / 5xx / 429 (Retry-After honoured),
+"""Webhook delivery: retries with exponential backoff + full jitter on timeouts / 5xx / 429 (Retry-After honoured,
+delta-seconds or HTTP date: `monitor.retry`, the one parser and backoff formula shared with the connectors),
 no retry on other 4xx; signed; idempotency key = fingerprint:status. At-least-once: the alerts agent acknowledges
 an alert record only after every target accepted it (or refused it for good), so pending deliveries survive a
 worker restart. Retries stop after `RetryPolicy.horizon_s` (setting `webhook_give_up_s`), so one dead receiver
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.alert.payload import render, sign
+from monitor.retry import full_jitter, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class RetryPolicy:
     def backoff(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
         if retry_after is not None:
             return min(self.cap_s, max(0.0, retry_after))
-        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** attempt))
+        return full_jitter(attempt, self.base_s, self.cap_s, rng)
 
 
 def classify(status: int | None) -> str:
@@ -64,15 +66,6 @@ def classify(status: int | None) -> str:
     if 200 <= status < 300:
         return "ok"
     return "give_up"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
 
 
 async def deliver(session: Any, target: Target, record: dict[str, Any], policy: RetryPolicy,

@@ -4,15 +4,46 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import logging
 import signal
 from pathlib import Path
 
 from monitor.cli.stream import _common, settings_from
+from monitor.cli.ui import add_token_options, resolve_token
+
+# what makes two connector instances different (secrets, limits and timing do not): the default checkpoint is
+# .state/<source>-<hash of these>.json, so two instances of a source never share (and corrupt) one resume file
+INSTANCE_PARAMS: dict[str, tuple[str, ...]] = {
+    "bluesky": ("url",), "mastodon": ("base", "hashtag", "local"), "reddit": ("base", "subreddits", "comments"),
+    "rss": ("feed",), "http": ("host", "port")}
+FILTER_PARAMS = ("keywords", "cashtags", "accounts")
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in (text or "").split(",") if x.strip())
+
+
+def default_checkpoint(args: argparse.Namespace) -> Path:
+    """--checkpoint, else `.state/<source>-<10 hex digits>.json` from the instance's sorted parameters (server,
+    subreddits, feed URLs, filters ...): stable across restarts, different for two instances of one source."""
+    if args.checkpoint is not None:
+        return Path(args.checkpoint)
+    params: dict[str, object] = {}
+    for name in (*INSTANCE_PARAMS.get(args.source, ()), *FILTER_PARAMS):
+        value = getattr(args, name, None)
+        if name in FILTER_PARAMS:
+            value = sorted({x.lower() for x in _csv(value)})
+        elif name == "subreddits":
+            value = sorted({x.lower() for x in str(value or "").split("+") if x})
+        elif isinstance(value, list):
+            value = sorted(set(value))
+        elif isinstance(value, str):
+            value = value.rstrip("/")
+        params[name] = value
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+    return Path(".state") / f"{args.source}-{digest}.json"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +53,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         _common(p)
         p.add_argument("--checkpoint", type=Path, default=None,
-                       help="resume file (default .state/<source>.json): written after each broker flush")
+                       help="resume file (default .state/<source>-<hash of the source's parameters>.json): "
+                       "written after each broker flush")
         p.add_argument("--keywords", default="", help="comma-separated: keep posts containing one of these words")
         p.add_argument("--cashtags", default="", help="comma-separated: keep posts mentioning one ($TSLA,NVDA)")
         p.add_argument("--accounts", default="", help="comma-separated: keep posts by these authors")
@@ -39,13 +71,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--base", required=True, help="server, e.g. https://mastodon.social")
     m.add_argument("--hashtag", default=None, help="a hashtag timeline instead of the public one")
     m.add_argument("--local", action="store_true", help="the server's local timeline only")
-    m.add_argument("--token", default=None, help="access token (some servers require one for streaming)")
+    add_token_options(m, "access token (some servers require one for streaming)", "MONITOR_MASTODON_TOKEN")
     common(m)
     r = srcs.add_parser("reddit", help="Reddit listings of chosen subreddits, polled")
     r.add_argument("--base", default="https://www.reddit.com")
     r.add_argument("--subreddits", required=True, help="e.g. wallstreetbets+stocks")
     r.add_argument("--comments", action="store_true", help="also poll new comments")
     r.add_argument("--interval", type=float, default=30.0, help="seconds between polls")
+    r.add_argument("--max-pages", type=int, default=10,
+                   help="listing pages (100 posts each) read back per poll to reach the last post published; "
+                   "stopping short is a gap (monitor_source_gaps_total)")
     common(r)
     f = srcs.add_parser("rss", help="RSS / Atom feeds, polled")
     f.add_argument("--feed", action="append", required=True, help="feed URL (repeat for several)")
@@ -54,7 +89,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     h = srcs.add_parser("http", help="HTTP endpoint POST /ingest (JSON post, array or JSON lines)")
     h.add_argument("--host", default="127.0.0.1")
     h.add_argument("--port", type=int, default=8088)
-    h.add_argument("--token", default=None, help="bearer token (required to bind a non-loopback address)")
+    add_token_options(h, "bearer token (required to bind a non-loopback address)", "MONITOR_INGEST_TOKEN")
     common(h)
 
 
@@ -66,7 +101,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=getattr(logging, args.loglevel.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = resolve_token(args) if args.source in ("mastodon", "http") else None
     settings = settings_from(args)
+    checkpoint = default_checkpoint(args)
+    legacy = Path(".state") / f"{args.source}.json"
+    if args.checkpoint is None and legacy.exists() and not checkpoint.exists():
+        logging.getLogger("monitor.sources").warning(
+            "%s: the default checkpoint is now %s (one per instance); %s is not read: pass --checkpoint %s to "
+            "resume from it", args.source, checkpoint, legacy, legacy)
     metrics = SourceMetrics()
     if args.metrics_port:
         from monitor.metrics.server import serve
@@ -74,7 +116,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         serve(metrics.registry, settings.metrics_host, args.metrics_port, lambda: {"ready": True})
 
     async def main() -> None:
-        run = SourceRun(args.source, settings, Checkpoint(args.checkpoint or Path(".state") / f"{args.source}.json"),
+        run = SourceRun(args.source, settings, Checkpoint(checkpoint),
                         Filter(_csv(args.keywords), _csv(args.cashtags), _csv(args.accounts)), metrics,
                         max_posts=args.max_posts)
         loop = asyncio.get_running_loop()
@@ -86,17 +128,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             if args.source == "bluesky":
                 await adapters.run_bluesky(run, args.url)
             elif args.source == "mastodon":
-                await adapters.run_mastodon(run, args.base.rstrip("/"), args.hashtag, args.token, args.local)
+                await adapters.run_mastodon(run, args.base.rstrip("/"), args.hashtag, token, args.local)
             elif args.source == "reddit":
                 base = args.base.rstrip("/")
                 urls = [f"{base}/r/{args.subreddits}/new.json?limit=100&raw_json=1"]
                 if args.comments:
                     urls.append(f"{base}/r/{args.subreddits}/comments.json?limit=100&raw_json=1")
-                await adapters.run_polled(run, urls, args.interval, "reddit")
+                await adapters.run_polled(run, urls, args.interval, "reddit", max_pages=args.max_pages)
             elif args.source == "rss":
                 await adapters.run_polled(run, args.feed, args.interval, "rss")
             else:
-                await http_ingest.serve(run, args.host, args.port, args.token)
+                await http_ingest.serve(run, args.host, args.port, token)
         finally:
             run.publisher.close()
             logging.getLogger("monitor.sources").info("%s: stopped after %d posts", args.source, run.published)

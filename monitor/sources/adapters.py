@@ -12,13 +12,13 @@ import json
 import logging
 import time
 from collections import deque
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlparse
 
 import aiohttp
 from kafka.errors import KafkaError
 
+from monitor.retry import parse_retry_after
 from monitor.sources import bluesky, mastodon, reddit, rss
 from monitor.sources.runtime import DeliveryFailed, SourceRun
 
@@ -26,6 +26,8 @@ log = logging.getLogger("monitor.sources")
 NET_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError)
 RETRY_ERRORS = (*NET_ERRORS, DeliveryFailed, KafkaError, ValueError, TypeError, KeyError)
 SEEN = 2000  # ids remembered per stream / per polled URL to publish each item once
+RETRY_AFTER_S = 30.0  # a 429 without a usable Retry-After
+MAX_PAGES = 10  # Reddit listing pages (100 items each) read back per URL and poll before a gap is declared
 
 
 async def _retry(run: SourceRun, exc: BaseException | None) -> None:
@@ -45,19 +47,6 @@ async def _final_save(run: SourceRun, state: dict[str, Any], err: BaseException 
         await run.save(state, force=True)
     except DeliveryFailed as exc:
         log.warning("%s: %s; resuming from the last checkpoint", run.name, exc)
-
-
-def retry_after(value: str | None, default: float = 30.0) -> float:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return default
 
 
 # ---- Bluesky Jetstream -------------------------------------------------------------------------------------------
@@ -111,7 +100,7 @@ async def run_mastodon(run: SourceRun, base: str, hashtag: str | None = None, to
     """Stream; after every (re)connection first backfill from the REST timeline with min_id=<newest id seen>. Ids
     already published (bounded set, in the checkpoint) are skipped, so statuses that arrive out of id order
     (federation) are still published once."""
-    host = urlparse(base).hostname or base  # ids carry the host name (no port)
+    host = urlparse(base).hostname or base  # ids of statuses without a uri carry the host name (no port)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     tag = quote(hashtag, safe="") if hashtag else None
     stream = f"{base}/api/v1/streaming/" + (f"hashtag?tag={tag}" if tag else "public" + ("/local" if local else ""))
@@ -129,7 +118,7 @@ async def run_mastodon(run: SourceRun, base: str, hashtag: str | None = None, to
                     if resp.status == 429:
                         run.metrics.rate_limited.labels(run.name).inc()
                         await run.save({"last_id": last, "seen": list(seen)}, force=True)  # keep the backfill
-                        await run.pause(retry_after(resp.headers.get("Retry-After")))
+                        await run.pause(parse_retry_after(resp.headers.get("Retry-After"), RETRY_AFTER_S))
                         continue
                     resp.raise_for_status()
                     parser = mastodon.SSEParser()
@@ -154,7 +143,9 @@ def _newest(a: str | None, b: str | None) -> str | None:
 
 
 def _mastodon_status(run: SourceRun, data: str, host: str, seen: deque[str]) -> str | None:
-    """Publish one status unless its id was published already; returns its id (None when malformed)."""
+    """Publish one status unless it was published already (by its canonical uri: the same status federated under
+    another local id is not published twice); returns its server-local id, the timeline cursor (None when
+    malformed)."""
     try:
         status = json.loads(data)
         sid = str(status["id"])
@@ -162,9 +153,9 @@ def _mastodon_status(run: SourceRun, data: str, host: str, seen: deque[str]) -> 
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", data.encode())
         return None
-    if sid not in seen:
+    if post["id"] not in seen:
         run.emit(post)
-        seen.append(sid)
+        seen.append(post["id"])
     return sid
 
 
@@ -174,7 +165,7 @@ async def _mastodon_backfill(run: SourceRun, http: aiohttp.ClientSession, url: s
         async with http.get(url, params={**params, "min_id": last, "limit": "40"}) as resp:
             if resp.status == 429:
                 run.metrics.rate_limited.labels(run.name).inc()
-                await run.pause(retry_after(resp.headers.get("Retry-After")))
+                await run.pause(parse_retry_after(resp.headers.get("Retry-After"), RETRY_AFTER_S))
                 continue
             resp.raise_for_status()
             page = await resp.json(content_type=None)
@@ -191,35 +182,39 @@ async def _mastodon_backfill(run: SourceRun, http: aiohttp.ClientSession, url: s
 
 
 # ---- polled sources: Reddit listings, RSS / Atom feeds -----------------------------------------------------------
-async def _poll(run: SourceRun, http: aiohttp.ClientSession, url: str, state: dict[str, Any]
+async def _poll(run: SourceRun, http: aiohttp.ClientSession, url: str, state: dict[str, Any] | None
                 ) -> tuple[bytes | None, float]:
-    """GET with If-None-Match / If-Modified-Since. (body or None when unchanged or refused, seconds to wait)."""
+    """GET with If-None-Match / If-Modified-Since from `state` (None: unconditional, nothing recorded). (body or None
+    when unchanged or refused, seconds to wait)."""
     h = {}
-    if state.get("etag"):
+    if state is not None and state.get("etag"):
         h["If-None-Match"] = state["etag"]
-    if state.get("modified"):
+    if state is not None and state.get("modified"):
         h["If-Modified-Since"] = state["modified"]
     async with http.get(url, headers=h) as resp:
         lower = {k.lower(): v for k, v in resp.headers.items()}
         if resp.status == 429:
             run.metrics.rate_limited.labels(run.name).inc()
-            return None, retry_after(lower.get("retry-after"), reddit.rate_limit_wait(lower, 429))
+            return None, reddit.rate_limit_wait(lower, 429)
         wait = reddit.rate_limit_wait(lower, resp.status)
         if resp.status == 304:
             return None, wait
         resp.raise_for_status()
         body = await resp.read()
-        state["etag"] = resp.headers.get("ETag") or state.get("etag")
-        state["modified"] = resp.headers.get("Last-Modified") or state.get("modified")
+        if state is not None:
+            state["etag"] = resp.headers.get("ETag") or state.get("etag")
+            state["modified"] = resp.headers.get("Last-Modified") or state.get("modified")
         if wait:
             run.metrics.rate_limited.labels(run.name).inc()
         return body, wait
 
 
 async def run_polled(run: SourceRun, urls: list[str], interval_s: float, kind: str,
-                     user_agent: str = "sentiment-monitor/0.1 (+https://github.com/)") -> None:
+                     user_agent: str = "sentiment-monitor/0.1 (+https://github.com/)", max_pages: int = MAX_PAGES
+                     ) -> None:
     """reddit (listing JSON) or rss (feeds): poll every `interval_s`, publish unseen items oldest first. Each URL
-    keeps its own ETag, body digest and bounded set of published ids in the checkpoint."""
+    keeps its own ETag, body digest and bounded set of published ids in the checkpoint. A Reddit listing is paged
+    back until it reaches a post already published (at most `max_pages` pages a poll, else a counted gap)."""
     async with aiohttp.ClientSession(headers={"User-Agent": user_agent}) as http:
         while not run.stop.is_set():
             per_url: dict[str, dict[str, Any]] = run.checkpoint.load().get("urls", {})
@@ -232,7 +227,10 @@ async def run_polled(run: SourceRun, urls: list[str], interval_s: float, kind: s
                     digest = hashlib.sha1(body).hexdigest() if body is not None else None  # noqa: S324 - a tag
                     if body is not None and digest != st.get("sha1"):  # unchanged body: servers without ETags
                         seen = deque(st.get("seen", []), maxlen=SEEN)
-                        _publish_items(run, kind, url, body, seen)
+                        if kind == "reddit":
+                            wait = max(wait, await _reddit_items(run, http, url, body, seen, max_pages, w))
+                        else:
+                            await _rss_items(run, url, body, seen)
                         st["sha1"], st["seen"] = digest, list(seen)
                     await run.save({"urls": per_url}, force=True)
                     run.backoff.reset()
@@ -246,31 +244,67 @@ async def run_polled(run: SourceRun, urls: list[str], interval_s: float, kind: s
                 await run.pause(max(interval_s, wait))
 
 
-def _publish_items(run: SourceRun, kind: str, url: str, body: bytes, seen: deque[str]) -> None:
+def _listing(run: SourceRun, body: bytes) -> tuple[list[dict[str, Any]], str | None] | None:
+    """(children, after cursor) of a listing page; None (dead-lettered) when it is not a listing."""
+    try:
+        listing = json.loads(body)
+        return reddit.children(listing), reddit.next_after(listing)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", body[:100_000])
+        return None
+
+
+async def _reddit_items(run: SourceRun, http: aiohttp.ClientSession, url: str, body: bytes, seen: deque[str],
+                        max_pages: int, wait: float = 0.0) -> float:
+    """Publish the new items of a listing whose first page is `body`: older pages (`after=`) are read until one
+    holds a post already published, at most `max_pages` pages in all; stopping short of it (the cap, a rate limit,
+    a bad page) is a gap, counted and logged. Nothing published yet (first poll): the first page only.
+    `wait`: what the first page's response asked for (an exhausted quota stops the paging). Returns the seconds
+    the server asked to wait."""
+    first = _listing(run, body)
+    if first is None:
+        return 0.0
+    items, after = first
     known = set(seen)
-    if kind == "reddit":
+    pages = 1
+    while known and after and not reddit.reached(items, known) and pages < max_pages and not wait \
+            and not run.stop.is_set():
+        page_body, wait = await _poll(run, http, reddit.page_url(url, after), None)
+        if page_body is None:
+            break
+        page = _listing(run, page_body)
+        if page is None:
+            break
+        items += page[0]
+        after = page[1]
+        pages += 1
+    if known and after and not reddit.reached(items, known):
+        run.metrics.gaps.labels(run.name).inc()
+        log.warning("%s: gap in %s: %d page(s) read (cap %d%s) without reaching the last post published; older "
+                    "new posts were skipped", run.name, url, pages, max_pages, f", asked to wait {wait:.0f} s"
+                    if wait else "")
+    items.sort(key=lambda t: _float((t.get("data") or {}).get("created_utc") if isinstance(t, dict) else 0))
+    for t in items:
         try:
-            items = reddit.children(json.loads(body))
+            post = reddit.map_thing(t, run.policy)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", body[:100_000])
-            return
-        items.sort(key=lambda t: _float((t.get("data") or {}).get("created_utc") if isinstance(t, dict) else 0))
-        for t in items:
-            try:
-                post = reddit.map_thing(t, run.policy)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", json.dumps(t).encode())
-                continue
-            if post["id"] not in known:
-                run.emit(post)
-                seen.append(post["id"])
-        return
+            run.malformed("source_malformed", f"{type(exc).__name__}: {exc}", json.dumps(t).encode())
+            continue
+        if post["id"] not in known:
+            run.emit(post)
+            known.add(post["id"])
+            seen.append(post["id"])
+    return wait
+
+
+async def _rss_items(run: SourceRun, url: str, body: bytes, seen: deque[str]) -> None:
     import feedparser
 
-    feed = feedparser.parse(body)
+    feed = await asyncio.to_thread(feedparser.parse, body)  # pure Python, slow on big feeds: off the event loop
     if feed.get("bozo") and not isinstance(feed.get("bozo_exception"), feedparser.CharacterEncodingOverride):
         # a broken feed is reported once per distinct body; the entries that still parse are published
         run.malformed("source_malformed", f"feed {url}: {feed.get('bozo_exception')}", body[:100_000])
+    known = set(seen)
     now_ms = int(time.time() * 1000)
     for e in reversed(feed.get("entries", [])):  # feeds list newest first
         try:
@@ -281,6 +315,7 @@ def _publish_items(run: SourceRun, kind: str, url: str, body: bytes, seen: deque
             continue
         if post["id"] not in known:
             run.emit(post)
+            known.add(post["id"])
             seen.append(post["id"])
 
 

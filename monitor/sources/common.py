@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any
 
 from monitor.ingest.route import CASHTAG  # one cashtag rule for connectors and routing ($BRK.B, $BRK-A)
 from monitor.media.fetch import uri_allowed
+from monitor.retry import full_jitter
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ def make_post(pid: str, created_at: str | int, source: str, text: str, author: s
 
 @dataclass
 class Backoff:
-    """Reconnect delays: exponential from `base_s` to `max_s`, full jitter; `reset()` after a healthy session."""
+    """Reconnect delays: exponential from `base_s` to `max_s`, full jitter (uniform(0, cap), the one formula in
+    `monitor.retry`, shared with webhook delivery); `reset()` after a healthy session."""
 
     base_s: float = 1.0
     max_s: float = 60.0
@@ -122,9 +125,9 @@ class Backoff:
     attempt: int = 0
 
     def next(self) -> float:
-        cap = min(self.max_s, self.base_s * 2 ** self.attempt)
+        delay = full_jitter(self.attempt, self.base_s, self.max_s, self.rng)
         self.attempt += 1
-        return self.rng.uniform(cap / 2, cap)
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0
@@ -133,7 +136,8 @@ class Backoff:
 class Checkpoint:
     """A connector's resume point (cursor, last id, ETag ...): a small JSON file replaced atomically (write to a
     temp file in the same folder, fsync, rename), written only after the posts before it were acknowledged by the
-    broker. Lost on nothing but the disk."""
+    broker. Lost on nothing but the disk. From a coroutine use `save_async` (the fsync runs in a worker thread, not
+    on the event loop)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -152,3 +156,9 @@ class Checkpoint:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+    async def save_async(self, state: dict[str, Any]) -> None:
+        """`save` in a worker thread: the fsync never stalls the event loop. `state` is copied first (JSON round
+        trip), so the caller may keep changing its own dicts while the write runs."""
+        snapshot = json.loads(json.dumps(state))
+        await asyncio.to_thread(self.save, snapshot)

@@ -1,6 +1,8 @@
 """Mastodon streaming API (server-sent events): `GET /api/v1/streaming/public` (or `/hashtag?tag=`), events
 `update` carry a Status JSON. Resume after a disconnect: the stream has no cursor, so the adapter backfills from the
-REST timeline with `min_id=<last id>` before it reconnects (ids are idempotent: the overlap is counted once)."""
+REST timeline with `min_id=<last id>` before it reconnects (ids are idempotent: the overlap is counted once). Post
+ids come from the status's canonical `uri`, not its server-local `id`, so a federated status seen through two
+servers is one post."""
 
 from __future__ import annotations
 
@@ -44,8 +46,19 @@ def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
             yield ev
 
 
+def post_id(status: dict[str, Any], host: str) -> str:
+    """`mastodon:<uri>`: a Status's `uri` is its canonical ActivityPub id, the same on every server that federates
+    it (its `id` is local to the server asked), so two connectors on different servers publish it once. A status
+    without a uri (not seen on real servers) falls back to `mastodon:<host>:<id>`."""
+    uri = status.get("uri")
+    if isinstance(uri, str) and uri.strip():
+        return f"mastodon:{uri.strip()}"
+    return f"mastodon:{host}:{status['id']}"
+
+
 def map_status(status: dict[str, Any], host: str, policy: MediaPolicy | None = None) -> dict[str, Any]:
-    """A Status -> posts.raw dict (a boost carries the boosted status's content under the boost's own id)."""
+    """A Status -> posts.raw dict, id from the canonical `uri` (`post_id`); a boost carries the boosted status's
+    content under the boost's own id (its own uri, the Announce activity)."""
     inner = status.get("reblog") or status
     text = html_to_text(inner["content"])
     if inner.get("spoiler_text"):
@@ -56,7 +69,7 @@ def map_status(status: dict[str, Any], host: str, policy: MediaPolicy | None = N
         if kind and m.get("url"):
             media.append({"kind": kind, "uri": m["url"], "alt": m.get("description") or ""})
     tags = [t["name"] for t in inner.get("tags") or [] if isinstance(t, dict) and t.get("name")]
-    return make_post(f"mastodon:{host}:{status['id']}", status["created_at"], "mastodon", text,
+    return make_post(post_id(status, host), status["created_at"], "mastodon", text,
                      author=(status.get("account") or {}).get("acct"), lang=inner.get("language"), media=media,
                      meta={"url": inner.get("url") or inner.get("uri"), **({"tags": tags} if tags else {}),
                            **({"boost_of": inner["id"]} if status.get("reblog") else {})}, policy=policy)

@@ -201,7 +201,7 @@ class SourceRun:
         if not force and now - self._last_cp < self.checkpoint_every_s:
             return
         await asyncio.get_running_loop().run_in_executor(None, self.publisher.flush)
-        self.checkpoint.save(state)
+        await self.checkpoint.save_async(state)  # fsync off the loop (#30.9)
         self._last_cp = now
         self.metrics.checkpoints.labels(self.name).inc()
 

@@ -1,16 +1,20 @@
 """`monitor ui` HTTP server (aiohttp): `/` live topic table, `/incidents/<fingerprint>`, `/api/topics`, static
 files. Strict CSP and no-sniff headers on every response. Bound to 127.0.0.1 unless configured; any other bind
-requires a token, given once as `?token=` (then kept in an HttpOnly, SameSite=Strict cookie) or as a bearer header."""
+requires a token, given once as `?token=` (answered with a redirect to the same URL without it, setting an HttpOnly,
+SameSite=Strict cookie, Secure over TLS) or as a bearer header. The access log shows paths only, never a query
+string (where a token would be)."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from monitor.ui import pages
 from monitor.ui.store import Store
@@ -19,36 +23,58 @@ STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "monitor_ui_token"
 
 
+class PathAccessLogger(AbstractAccessLogger):
+    """aiohttp's access log without query strings (a `?token=` must not reach the logs) nor request headers:
+    `<remote> "<method> <path>" <status> <bytes> <seconds>`."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('%s "%s %s" %s %s %.3f', request.remote, request.method, request.path, response.status,
+                         response.body_length, time)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    return web.AppRunner(app, access_log_class=PathAccessLogger)
+
+
 def build_app(store: Store, token: str | None = None) -> web.Application:
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if token and not request.path.startswith("/static/"):
-            given = (request.query.get("token") or request.cookies.get(COOKIE)
+            in_url = request.query.get("token")
+            given = (in_url or request.cookies.get(COOKIE)
                      or request.headers.get("Authorization", "").removeprefix("Bearer "))
             if not given or not hmac.compare_digest(given.encode(), token.encode()):
                 return web.Response(status=401, text="token required", headers=_headers())
+            if in_url is not None:  # once: into the cookie, and out of the address bar, history and logs
+                return _login_redirect(request, token)
         resp = await handler(request)
         resp.headers.update(_headers())
-        if token and request.query.get("token"):
-            resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
         return resp
 
+    # SQLite reads and page rendering in a worker thread: the store's lock may be held by the follower's batch
     async def index(_: web.Request) -> web.Response:
-        return _html(pages.index_page(store.topics(), store.alerts(20)))
+        return _html(await asyncio.to_thread(lambda: pages.index_page(store.topics(), store.alerts(20))))
 
     async def api_topics(_: web.Request) -> web.Response:
-        return web.json_response([pages.topic_row(t) for t in store.topics()])
+        return web.json_response(await asyncio.to_thread(lambda: [pages.topic_row(t) for t in store.topics()]))
 
-    async def incident(request: web.Request) -> web.Response:
-        inc = store.incident(request.match_info["fingerprint"])
+    def incident_html(fingerprint: str) -> tuple[str, int]:
+        inc = store.incident(fingerprint)
         if inc is None:
-            return _html(pages.not_found(f"no incident {request.match_info['fingerprint']}"), 404)
+            return pages.not_found(f"no incident {fingerprint}"), 404
         lo = inc["starts_ms"] - 60 * 60_000
         hi = (inc["ends_ms"] or int(time.time() * 1000)) + 30 * 60_000
         windows = store.windows_between(inc["topic"], lo, hi)
         end = inc["ends_ms"] or hi
         posts = store.negative_posts(inc["topic"], inc["starts_ms"], end)
-        return _html(pages.incident_page(inc, windows, posts))
+        return pages.incident_page(inc, windows, posts), 200
+
+    async def incident(request: web.Request) -> web.Response:
+        return _html(*await asyncio.to_thread(incident_html, request.match_info["fingerprint"]))
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/", index)
@@ -56,6 +82,19 @@ def build_app(store: Store, token: str | None = None) -> web.Application:
     app.router.add_get("/incidents/{fingerprint}", incident)
     app.router.add_static("/static/", STATIC)
     return app
+
+
+def _login_redirect(request: web.Request, token: str) -> web.Response:
+    """303 to the same path and query minus `token`, setting the token cookie (HttpOnly, SameSite=Strict, Secure
+    when served over TLS)."""
+    query = [(k, v) for k, v in request.query.items() if k != "token"]
+    location = request.rel_url.with_query(query) if query else request.rel_url.with_query(None)
+    target = str(location)
+    if target.startswith("//"):  # never a protocol-relative (off-site) redirect
+        target = "/" + target.lstrip("/")
+    resp = web.Response(status=303, headers={**_headers(), "Location": target})
+    resp.set_cookie(COOKIE, token, path="/", httponly=True, samesite="Strict", secure=request.secure)
+    return resp
 
 
 def _headers() -> dict[str, str]:
@@ -76,7 +115,7 @@ async def serve(settings: Any, host: str, port: int, token: str | None, store_pa
         raise ValueError(f"binding {host} (not loopback) needs --token: incident pages show post texts")
     store = Store(store_path)
     task = asyncio.create_task(follow(settings, store))
-    runner = web.AppRunner(build_app(store, token))
+    runner = make_runner(build_app(store, token))
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:

@@ -5,10 +5,14 @@ memory, and it can be rebuilt from Kafka at any time."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("monitor.ui")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS windows (topic TEXT, start_ms INTEGER, end_ms INTEGER, n INTEGER, negatives INTEGER,
@@ -31,6 +35,36 @@ def _ms(iso: Any) -> int:
         return 0
 
 
+Row = tuple[str, tuple[Any, ...]]
+
+
+def _window_row(w: dict[str, Any]) -> Row | None:
+    if w.get("kind") != "tumbling":
+        return None
+    return ("INSERT OR REPLACE INTO windows VALUES (?,?,?,?,?,?,?)",
+            (w["topic"], w["start_ms"], w["end_ms"], w["n"], w["negatives"], w.get("unscored", 0), json.dumps(w)))
+
+
+def _alert_row(a: dict[str, Any]) -> Row:
+    at = _ms(a.get("endsAt") or (a.get("window") or {}).get("end"))
+    return ("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?)",
+            (a["fingerprint"], a["status"], a["topic"], a.get("signal", ""), _ms(a["startsAt"]), at, json.dumps(a)))
+
+
+def _post_row(p: dict[str, Any]) -> Row | None:
+    if p.get("label") != "negative":
+        return None
+    keep = {k: p.get(k) for k in ("id", "topics", "event_ms", "source", "text", "modalities", "probs",
+                                  "by_modality", "evidence", "contributions", "media_shed")}
+    return ("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?)",
+            (p["id"], p["event_ms"], json.dumps(p.get("topics", [])),
+             float((p.get("probs") or {}).get("negative", 0.0)), json.dumps(keep)))
+
+
+_ROWS: dict[str, Callable[[dict[str, Any]], Row | None]] = {"window": _window_row, "alert": _alert_row,
+                                                             "post": _post_row}
+
+
 class Store:
     def __init__(self, path: Path | str = ":memory:", retention_h: float = 48.0, max_posts: int = 50_000) -> None:
         self.db = sqlite3.connect(str(path), check_same_thread=False)
@@ -41,30 +75,30 @@ class Store:
 
     # ---- writes (the follower)
     def add_window(self, w: dict[str, Any]) -> None:
-        if w.get("kind") != "tumbling":
-            return
-        with self.lock, self.db:
-            self.db.execute("INSERT OR REPLACE INTO windows VALUES (?,?,?,?,?,?,?)",
-                            (w["topic"], w["start_ms"], w["end_ms"], w["n"], w["negatives"], w.get("unscored", 0),
-                             json.dumps(w)))
+        self.add_batch([("window", w)])
 
     def add_alert(self, a: dict[str, Any]) -> None:
-        at = _ms(a.get("endsAt") or (a.get("window") or {}).get("end"))
-        with self.lock, self.db:
-            self.db.execute("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?)",
-                            (a["fingerprint"], a["status"], a["topic"], a.get("signal", ""), _ms(a["startsAt"]), at,
-                             json.dumps(a)))
+        self.add_batch([("alert", a)])
 
     def add_post(self, p: dict[str, Any]) -> None:
         """Negative posts only (the incident page's evidence)."""
-        if p.get("label") != "negative":
-            return
-        keep = {k: p.get(k) for k in ("id", "topics", "event_ms", "source", "text", "modalities", "probs",
-                                      "by_modality", "evidence", "contributions", "media_shed")}
+        self.add_batch([("post", p)])
+
+    def add_batch(self, records: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        """Write many records ("window" | "alert" | "post", value) in one transaction (one commit per poll batch,
+        not one per row). A record that does not fit (missing keys, odd types) is logged and skipped; the others
+        are kept. Returns how many rows were written. Blocking: the follower calls it from a worker thread."""
+        written = 0
         with self.lock, self.db:
-            self.db.execute("INSERT OR REPLACE INTO posts VALUES (?,?,?,?,?)",
-                            (p["id"], p["event_ms"], json.dumps(p.get("topics", [])),
-                             float((p.get("probs") or {}).get("negative", 0.0)), json.dumps(keep)))
+            for kind, value in records:
+                try:
+                    row = _ROWS[kind](value)
+                    if row is not None:
+                        self.db.execute(row[0], row[1])
+                        written += 1
+                except (KeyError, TypeError, ValueError, AttributeError, sqlite3.Error) as exc:
+                    log.warning("ui store: skipping a %s record (%s: %s)", kind, type(exc).__name__, exc)
+        return written
 
     def prune(self, now_ms: int) -> None:
         cut = now_ms - self.retention_ms

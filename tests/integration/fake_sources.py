@@ -30,8 +30,8 @@ def jetstream_events(n_extra: int = 10) -> list[dict[str, Any]]:
 
 def statuses(n: int) -> list[dict[str, Any]]:
     base = json.loads((FIX / "mastodon_status.json").read_text())
-    return [{**base, "id": str(109000000000000200 + i), "content": f"<p>status {i} on #acme</p>", "media_attachments": []}
-            for i in range(n)]
+    return [{**base, "id": str(109000000000000200 + i), "uri": f"https://example.social/users/ann/statuses/{i}",
+             "content": f"<p>status {i} on #acme</p>", "media_attachments": []} for i in range(n)]
 
 
 class FakeSources:

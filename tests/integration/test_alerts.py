@@ -150,3 +150,31 @@ def test_silenced_topic_still_alerts_on_the_topic_but_pages_nobody(stream_settin
     receiver.close()
     cli("expire", "--topic", "SPK")
     assert json.loads(cli("list")) == {}
+
+
+def test_a_dead_receiver_does_not_delay_a_live_one(stream_settings, workers):
+    """#30.8: one receiver answers 503 to everything (retried for an hour), the other is live: the live one gets
+    the firing alert and its resolution within seconds of each reaching the alerts topic, in order."""
+    import time
+
+    from monitor.alert.receiver import WebhookReceiver
+
+    s = stream_settings
+    dead, live = WebhookReceiver(secret="k3y"), WebhookReceiver(secret="k3y")
+    dead.down = True
+    hooks = [{"url": dead.url, "secret": "k3y", "format": "alertmanager", "name": "dead"},
+             {"url": live.url, "secret": "k3y", "format": "alertmanager", "name": "live"}]
+    w = workers(s, env_extra={"MONITOR_DETECT_WARMUP_WINDOWS": "5", "MONITOR_ALERT_RESOLVE_WINDOWS": "1",
+                              "MONITOR_WEBHOOKS": json.dumps(hooks)})
+    produce_raw(s.bootstrap_servers, s.topic_raw, [*spike_stream(), closer()])
+    on_topic = wait_until(lambda: [r["value"]["status"] for r in read_all(s.bootstrap_servers, s.topic_alerts)]
+                          == ["firing", "resolved"], timeout=120)
+    assert on_topic, f"no firing + resolved pair (log: {w.log})"
+    t0 = time.monotonic()
+    got = wait_until(lambda: len(live.received) >= 2, timeout=30, interval=0.2)
+    waited = time.monotonic() - t0
+    live.close()
+    dead.close()
+    assert got, f"the live receiver waited behind the dead one: {len(live.received)} of 2 (log: {w.log})"
+    assert [p["status"] for p in live.received] == ["firing", "resolved"] and waited < 15
+    assert dead.requests >= 1 and dead.received == []  # the dead one was tried (and is retried meanwhile)

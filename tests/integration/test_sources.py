@@ -88,7 +88,7 @@ def test_mastodon_stream_backfill_after_restart(stream_settings, fake, tmp_path)
     assert time.monotonic() - t0 >= 1.0 and fake.timeline_calls >= 2  # the backfill's 429 + Retry-After honoured
     ids = raw_ids(s)
     assert len(ids) == len(set(ids)) == 12
-    assert set(ids) == {f"mastodon:127.0.0.1:{x['id']}" for x in fake.statuses}
+    assert set(ids) == {f"mastodon:{x['uri']}" for x in fake.statuses}
     dlq = source_dlq(s, "mastodon")
     assert len(dlq) == 1 and dlq[0]["reason"] == "source_malformed"
 

@@ -43,13 +43,13 @@ def test_jetstream_events_map_to_posts_and_others_are_not_posts():
 def test_mastodon_status_and_sse():
     st = json.loads((FIX / "mastodon_status.json").read_text())
     p = mastodon.map_status(st, "example.social", OPEN)
-    assert p["id"] == "mastodon:example.social:109000000000000101" and p["author"] == "ann"
+    assert p["id"] == "mastodon:https://example.social/users/ann/statuses/109000000000000101" and p["author"] == "ann"
     assert p["text"].startswith("Terrible earnings from #acme & a recall\nsecond para")
     assert p["media"] == [{"kind": "image", "uri": "https://files.example.social/media/1.png"}]  # video dropped
     assert "[image: a red chart]" in p["text"] and valid(p)
     boost = {"id": "2", "created_at": st["created_at"], "account": {"acct": "bob"}, "reblog": st, "content": ""}
     b = mastodon.map_status(boost, "example.social")
-    assert b["id"] == "mastodon:example.social:2" and b["meta"]["boost_of"] == st["id"] and "Terrible" in b["text"]
+    assert b["id"] == "mastodon:example.social:2" and b["meta"]["boost_of"]  # no uri: host + local id == st["id"] and "Terrible" in b["text"]
     lines = [":thump", "event: update", "data: {\"a\":", "data: 1}", "", "event: delete", "data: 5", "", ":thump", ""]
     assert list(mastodon.parse_sse(lines)) == [("update", "{\"a\":\n1}"), ("delete", "5")]
     assert mastodon.id_key("99") < mastodon.id_key("100")
@@ -92,9 +92,9 @@ def test_filter_policy_backoff_checkpoint(tmp_path):
     assert "media" not in p and p["meta"]["media_uris"] == ["http://evil.example/x.png"]  # http, not allowlisted
     b = Backoff(1.0, 8.0, random.Random(1))
     delays = [b.next() for _ in range(6)]
-    assert all(0.5 <= d <= 8.0 for d in delays) and delays[-1] >= 4.0
+    assert all(0.0 <= d <= 8.0 for d in delays) and b.attempt == 6  # full jitter: uniform(0, cap)
     b.reset()
-    assert b.next() <= 1.0
+    assert b.attempt == 0 and b.next() <= 1.0
     cp = Checkpoint(tmp_path / "s" / "c.json")
     assert cp.load() == {}
     cp.save({"cursor": 5})
@@ -119,7 +119,8 @@ def test_adapter_frames_never_crash_and_dedupe_by_id(tmp_path):
     from collections import deque
 
     from monitor.config import Settings
-    from monitor.sources.adapters import _bluesky_frame, _mastodon_status, retry_after
+    from monitor.retry import parse_retry_after
+    from monitor.sources.adapters import _bluesky_frame, _mastodon_status
     from monitor.sources.runtime import SourceRun
 
     run = SourceRun("t", Settings.load(None, env={}), Checkpoint(tmp_path / "c.json"), publisher=StubPublisher())
@@ -131,12 +132,15 @@ def test_adapter_frames_never_crash_and_dedupe_by_id(tmp_path):
     assert _bluesky_frame(run, bad, 7, seen) == 7 and run.publisher.dead == ["source_malformed"]  # no crash
     st = json.loads((FIX / "mastodon_status.json").read_text())
     ids = deque(maxlen=10)
-    newer, older = {**st, "id": "200"}, {**st, "id": "199"}  # federation: the older id arrives second
+    newer, older = ({**st, "id": i, "uri": f"https://h/users/ann/statuses/{i}"} for i in ("200", "199"))
+    # federation: the older id arrives second
     assert _mastodon_status(run, json.dumps(newer), "h", ids) == "200"
     assert _mastodon_status(run, json.dumps(older), "h", ids) == "199"
     assert _mastodon_status(run, json.dumps(older), "h", ids) == "199"
-    assert run.publisher.sent[-2:] == ["mastodon:h:200", "mastodon:h:199"] and len(run.publisher.sent) == 3
-    assert retry_after("7") == 7 and retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0 and retry_after(None) == 30
+    assert run.publisher.sent[-2:] == ["mastodon:https://h/users/ann/statuses/200",
+                                       "mastodon:https://h/users/ann/statuses/199"] and len(run.publisher.sent) == 3
+    assert parse_retry_after("7") == 7 and parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+    assert parse_retry_after(None, 30.0) == 30
 
 
 def test_deeply_nested_json_is_a_bad_request_not_a_crash():

@@ -311,6 +311,11 @@ async def reread_stalled(app: faust.App, topic: str, progress: Any, count: Calla
         log.warning("partition %s:%d has records up to offset %d that its stage never received "
                     "(no progress for %.0f s, committed %s): re-reading from offset %d",
                     tp.topic, tp.partition, hw - 1, stall_s, committed, offset)
+        # never seek a partition mid-rebalance or no longer ours: aiokafka's fetcher then found the partition gone
+        # from its records (KeyError(TopicPartition) in fetched_records) and its task died (#30.13)
+        if getattr(app, "rebalancing", False) or tp not in app.consumer.assignment():
+            log.info("re-read of %s:%d skipped: rebalancing or no longer assigned", tp.topic, tp.partition)
+            continue
         count()
         try:
             await app.consumer.seek(tp, offset)

@@ -32,6 +32,8 @@ class _Part:
     frontier: int | None = None  # next offset not finished; None until the start offset is known
     ahead: set[int] = field(default_factory=set)  # finished offsets beyond the frontier (a hole before them)
     reread_at: int | None = None  # frontier of the last re-read (one per frontier)
+    inflight: set[int] = field(default_factory=set)  # received by the stage, not finished yet
+    max_received: int | None = None  # highest offset the stage has received
 
     def absorb(self) -> None:
         if self.frontier is None:
@@ -48,14 +50,36 @@ class IngestProgress:
         self.stall_s = stall_s
         self.parts: dict[int, _Part] = {}
         self.last_batch = 0.0  # time the stage last started or finished a batch
+        self.batches = 0  # batches the stage is processing now
+
+    def begin_batch(self, now: float) -> None:
+        self.batches += 1
+        self.last_batch = now
+
+    def end_batch(self, now: float) -> None:
+        self.batches = max(0, self.batches - 1)
+        self.last_batch = now
+
+    def received(self, partition: int, offsets: list[int], now: float) -> None:
+        """The stage took these records (before processing them): until `finished`, they are being processed,
+        however long that takes, and never a reason to re-read (#30.13)."""
+        part = self.parts.setdefault(partition, _Part(now))
+        for o in offsets:
+            if part.frontier is None or o >= part.frontier:
+                part.inflight.add(o)
+            if part.max_received is None or o > part.max_received:
+                part.max_received = o
 
     def assign(self, partitions: set[int], now: float) -> None:
         """A new assignment: partitions kept keep their progress, new ones start at the committed offset."""
         self.parts = {p: self.parts.get(p) or _Part(now) for p in partitions}
+        for part in self.parts.values():
+            part.inflight.clear()  # a new assignment: whatever was in flight is acknowledged or read again
 
     def finished(self, partition: int, offset: int, now: float) -> None:
         """The stage finished the record at `offset` (published, dead-lettered or admitted to the media lane)."""
         part = self.parts.setdefault(partition, _Part(now))
+        part.inflight.discard(offset)
         if part.frontier is not None and offset < part.frontier:
             return  # a redelivered duplicate
         before = part.frontier
@@ -114,8 +138,11 @@ class IngestProgress:
             return None
         if part.frontier is None or now - part.moved < self.stall_s:
             return None
-        if not part.ahead and now - self.last_batch < self.stall_s / 3:
-            return None  # no hole and the stage is busy: the records may still be buffered
+        if part.frontier in part.inflight:
+            return None  # the stage has it and is still processing it: busy, not stalled (#30.13)
+        skipped = bool(part.ahead) or (part.max_received is not None and part.max_received > part.frontier)
+        if not skipped and (self.batches or now - self.last_batch < self.stall_s / 3):
+            return None  # nothing later reached the stage and it is busy: the records may still be buffered
         if part.reread_at == part.frontier:  # the re-read brought nothing: not data, move past it
             part.frontier = min(part.ahead) if part.ahead else highwater
             part.absorb()

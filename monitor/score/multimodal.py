@@ -137,12 +137,13 @@ class MultimodalScorer:
                 out[i] = ({"text": [round(float(x), 4) for x in probs[k]]}, {"text": {"quality": _text_quality(t)}})
         return [o if isinstance(o, tuple) else None for o in out]
 
-    def _score_media(self, posts: Sequence[Post], media_idx: list[int], out: list[Any],
-                     collect: bool = False) -> None:
+    def _decode_all(self, posts: Sequence[Post], media_idx: list[int], out: list[Any], collect: bool
+                    ) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]]:
+        """Decode (and fetch) every media post; a post that fails gets its error in `out`, a dead link its text
+        score with `shed_reason` (#30.5)."""
         from monitor.score.base import ScoreResult
 
         decoded: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[str]]] = {}
-        t0 = time.perf_counter()
         # decoding (base64, JPEG/PNG/WAV, resampling) releases the GIL: posts decode in parallel threads
         results = list(_decode_pool().map(lambda i: self._try_decode(posts[i]), media_idx))
         fetch_shed: list[int] = []
@@ -160,6 +161,14 @@ class MultimodalScorer:
                     r.shed_reason = SHED_FETCH
                     r.evidence = {"media_error": getattr(results[media_idx.index(i)], "detail", "")[:200]}
                 out[i] = r
+        return decoded
+
+    def _score_media(self, posts: Sequence[Post], media_idx: list[int], out: list[Any],
+                     collect: bool = False) -> None:
+        from monitor.score.base import ScoreResult
+
+        t0 = time.perf_counter()
+        decoded = self._decode_all(posts, media_idx, out, collect)
         t_decode = time.perf_counter() - t0
         ok = [i for i in media_idx if i in decoded]
         ev = self._encode(ok, decoded)

@@ -23,6 +23,10 @@ class Outbox:
         fut.set_result(None)
         return fut
 
+    async def send_confirmed(self, records: list[tuple[str, bytes | None, Any]]) -> None:
+        for topic, key, value in records:
+            await self.send(topic, key, value)
+
 
 def ev(offset: int, value: dict, partition: int = 0) -> Any:
     msg = SimpleNamespace(partition=partition, offset=offset, timestamp=1000.0 + offset, incref=lambda: None)

@@ -118,3 +118,43 @@ def test_a_commit_past_an_open_hole_does_not_close_it():
     p.finished(0, 10, now=2.0)
     p.finished(0, 11, now=2.0)
     assert not p.has_hole(0, committed=20) and p.next_offset(0, 20) == 20
+
+
+def test_a_record_the_stage_is_still_processing_is_never_reread():
+    """#30.13: the frontier record reached the stage and is being processed (a slow scorer batch, a media post)
+    while later records of its partition finished: busy, not stalled, however long it takes."""
+    p = IngestProgress(stall_s=15)
+    p.assign({0}, now=0.0)
+    assert p.next_offset(0, committed=40) == 40
+    p.received(0, [40], now=0.5)
+    for o in range(41, 60):
+        p.received(0, [o], now=1.0)
+        p.finished(0, o, now=1.0)
+    assert p.stalled(0, highwater=60, committed=40, now=120.0) is None
+    p.finished(0, 40, now=121.0)
+    assert p.caught_up(0, highwater=60, committed=40)
+
+
+def test_one_long_batch_is_busy_not_stalled():
+    """#30.13: a batch that takes longer than the stall time (the text model on a slow CPU): while it runs, a
+    partition whose records wait behind it is not re-read, and the futile-re-read rule cannot move past them."""
+    p = IngestProgress(stall_s=15)
+    p.assign({0, 1}, now=0.0)
+    p.next_offset(0, committed=40)
+    p.next_offset(1, committed=7)
+    p.begin_batch(now=1.0)
+    p.received(1, list(range(7, 500)), now=1.0)
+    for now in (20.0, 40.0, 60.0):
+        assert p.stalled(0, highwater=90, committed=40, now=now) is None
+    assert p.caught_up(0, highwater=90, committed=40) is False
+    p.end_batch(now=61.0)
+    assert p.stalled(0, highwater=90, committed=40, now=62.0) is None  # just finished a batch: records may follow
+
+
+def test_a_record_skipped_before_the_stage_is_reread_even_while_busy():
+    p = IngestProgress(stall_s=15)
+    p.assign({0}, now=0.0)
+    p.next_offset(0, committed=40)
+    p.begin_batch(now=1.0)
+    p.received(0, [41, 42], now=1.0)  # 40 never reached the stage: dropped on the way
+    assert p.stalled(0, highwater=43, committed=40, now=16.5) == 40

@@ -223,7 +223,7 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
             except Exception as exc:  # noqa: BLE001 - a probe never takes the worker down (retried next tick)
                 log.warning("%s: hole poll failed: %s", ordered.stage, exc)
 
-    detect_in.handle = lambda ev: detect_stage.on_window(ev.value)
+    detect_in.handle = lambda ev: detect_stage.on_window(ev.value, ev.message.partition)
 
     @app.agent(windows_topic)
     async def detect(stream: Any) -> None:

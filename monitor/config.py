@@ -67,6 +67,18 @@ class Settings(BaseModel):
         16, description="Bytes (MiB) of normalised text the duplicate-text cache may hold.")
     max_hashtag_topics: int = Field(
         200, description="Hashtags that are topics at a time (top by volume); the rest count under _hashtags.")
+    max_cashtag_topics: int = Field(
+        1000, description="Cashtags that are topics at a time (top by volume; monitored_topics always are); the "
+        "rest count under _cashtags. 0: unbounded.")
+    max_explicit_topics: int = Field(
+        500, description="A post's own explicit topics that are topics at a time (top by volume); the rest count "
+        "under _topics. 0: unbounded.")
+    detect_idle_evict_s: float = Field(
+        30 * 86400, description="A topic's detector state (its learnt baseline) is forgotten after this long without "
+        "a window, in event time (bounded state: topics that fell out of the topic budgets). 0: never.")
+    monitored_topics: list[str] = Field(
+        default_factory=list, description="Topics (tickers, hashtags, names) that are always monitored, never "
+        "folded by the budgets above.")
     webhook_give_up_s: float = Field(
         3600.0, description=(
             "A webhook still failing this long after an alert's first attempt gives up: the alert goes "

@@ -1,9 +1,11 @@
 """Which monitored topics a post belongs to: explicit topics, cashtags, hashtags, keyword rules. Pure.
 
-Hashtags are unbounded on a real stream (every typo is a new one), so they are budgeted: at most `max_hashtags`
-hashtags are topics at a time, chosen by recent volume (`HashtagBudget`); the others are counted under the
-catch-all hashtag topic `FOLDED_HASHTAGS` (and in `monitor_topics_folded_total`). Explicit topics, cashtags and
-configured keyword topics are never folded.
+Hashtags, cashtags and a post's own explicit topics are unbounded on a real stream (a two-year finance sample held
+~7,000 distinct cashtags; every typo is a new hashtag), and each topic is window and detector state, so each kind is
+budgeted (#30.7): at most `max_hashtags` / `max_cashtags` / `max_explicit` of them are topics at a time, chosen by
+recent volume (`TopicBudget`); the others are counted under their kind's catch-all topic (`_hashtags`, `_cashtags`,
+`_topics`) and in `monitor_topics_folded_total{kind}`. Pinned topics (configured keyword topics, topic overrides,
+`monitored_topics`) are never folded.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ def normalise(topic: str) -> str:
 
 
 FOLDED_HASHTAGS = "_hashtags"
+FOLDED_CASHTAGS = "_cashtags"
+FOLDED_TOPICS = "_topics"
 
 
-class HashtagBudget:
+class TopicBudget:
     """Top-N hashtags by recent volume (space-saving counts over 8N slots, halved every `decay_every` looks).
 
     The first N hashtags are admitted as they come; after that the admitted set changes only when it is recomputed,
@@ -60,14 +64,21 @@ class HashtagBudget:
         return tag in self.admitted
 
 
+HashtagBudget = TopicBudget  # the name before cashtags and explicit topics were budgeted too
+
+
 class Router:
     """Compiled keyword rules: topic -> list of keywords (case-insensitive, word-bounded) or `re:` regexes."""
 
     def __init__(self, keywords: Mapping[str, Iterable[str]] | None = None, catch_all: str = "_all",
-                 hashtags: bool = True, max_hashtags: int = 0, on_fold: Callable[[], None] | None = None) -> None:
+                 hashtags: bool = True, max_hashtags: int = 0, on_fold: Callable[[str], None] | None = None,
+                 max_cashtags: int = 0, max_explicit: int = 0, pinned: Iterable[str] = ()) -> None:
         self.catch_all = catch_all
         self.hashtags = hashtags
-        self.budget = HashtagBudget(max_hashtags) if max_hashtags > 0 else None
+        self.budget = TopicBudget(max_hashtags) if max_hashtags > 0 else None
+        self.budgets = {"cashtag": TopicBudget(max_cashtags) if max_cashtags > 0 else None,
+                        "explicit": TopicBudget(max_explicit) if max_explicit > 0 else None}
+        self.pinned = {normalise(t) for t in [*pinned, *(keywords or {})]} | {catch_all}
         self.on_fold = on_fold
         self.rules: list[tuple[str, re.Pattern[str]]] = []
         for topic, words in (keywords or {}).items():
@@ -88,20 +99,28 @@ class Router:
                 found.append(t)
 
         for t in explicit:
-            add(t)
+            add(self._admit("explicit", normalise(t), FOLDED_TOPICS))
         if text:
             for m in CASHTAG.finditer(text):
-                add(m.group(1).upper())
+                add(self._admit("cashtag", m.group(1).upper(), FOLDED_CASHTAGS))
             if self.hashtags:
                 for m in HASHTAG.finditer(text):
                     tag = m.group(1).lower()
-                    if self.budget is None or self.budget.admit(tag):
+                    if self.budget is None or tag in self.pinned or self.budget.admit(tag):
                         add(tag)
                     else:
                         add(FOLDED_HASHTAGS)
                         if self.on_fold:
-                            self.on_fold()
+                            self.on_fold("hashtag")
             for topic, pat in self.rules:
                 if pat.search(text):
                     add(topic)
         return found or [self.catch_all]
+
+    def _admit(self, kind: str, topic: str, folded: str) -> str:
+        budget = self.budgets[kind]
+        if budget is None or not topic or topic in self.pinned or budget.admit(topic):
+            return topic
+        if self.on_fold:
+            self.on_fold(kind)
+        return folded

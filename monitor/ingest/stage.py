@@ -60,7 +60,9 @@ class IngestStage:
         self.scorer_factory = scorer_factory
         self.scorer: Scorer | None = None
         self.router = Router(settings.keywords, settings.catch_all_topic, max_hashtags=settings.max_hashtag_topics,
-                             on_fold=metrics.topics_folded.inc)
+                             on_fold=lambda kind: metrics.topics_folded.labels(kind).inc(),
+                             max_cashtags=settings.max_cashtag_topics, max_explicit=settings.max_explicit_topics,
+                             pinned=[*settings.monitored_topics, *settings.topic_overrides])
         self.pwm = PartitionWatermarks(settings.watermark_idle_s)
         self.progress = IngestProgress(settings.ingest_stall_s)
         self.fault_dropped = False

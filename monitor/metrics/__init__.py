@@ -121,8 +121,12 @@ class Metrics:
                                         "Holes given up on after the re-read brought nothing (offsets that are not "
                                         "records, a retention jump): the held records went on", ["stage"], registry=r)
         self.topics_folded = Counter("monitor_topics_folded_total",
-                                     "Hashtags outside the top-N by volume, counted under the catch-all hashtag topic",
+                                     "Hashtags, cashtags or explicit topics outside their top-N by volume, counted "
+                                     "under their kind's catch-all topic (_hashtags, _cashtags, _topics)", ["kind"],
                                      registry=r)
+        self.detector_evictions = Counter("monitor_detector_evictions_total",
+                                          "Topics whose detector state was forgotten after detect_idle_evict_s "
+                                          "without a window", registry=r)
         self.alert_dead_letters = Counter("monitor_alert_dead_letters_total",
                                           "Alerts given up on a webhook after the retry horizon (to the alerts DLQ)",
                                           ["target"], registry=r)

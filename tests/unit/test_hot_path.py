@@ -77,7 +77,7 @@ def test_text_cache_keeps_recently_used_entries():
 # --- hashtag budget -------------------------------------------------------------------------------------------
 def test_hashtag_budget_bounds_topics_and_folds_the_rest():
     folded: list[int] = []
-    r = Router(max_hashtags=3, on_fold=lambda: folded.append(1))
+    r = Router(max_hashtags=3, on_fold=lambda kind: folded.append(kind))
     seen: set[str] = set()
     for i in range(200):
         seen.update(r.topics(f"post #tag{i} #common"))
@@ -97,10 +97,29 @@ def test_hashtag_budget_lets_a_loud_new_tag_displace_quiet_ones():
     assert b.admit("loud")
 
 
-def test_cashtags_and_configured_keywords_are_never_folded():
-    r = Router({"brand": ["acme"]}, max_hashtags=1)
-    r.topics("#one")
+def test_configured_keywords_and_pinned_topics_are_never_folded():
+    r = Router({"brand": ["acme"]}, max_hashtags=1, max_cashtags=1, pinned=["TSLA"])
+    r.topics("#one $AAPL")
     assert set(r.topics("$TSLA acme #two")) >= {"TSLA", "brand"}
+
+
+def test_cashtags_and_explicit_topics_are_budgeted_by_volume():
+    """#30.7: 100,000 distinct one-off cashtags and explicit topics: at most N of each are topics, the rest fold
+    into `_cashtags` / `_topics` (counted per kind); a loud ticker keeps its own topic."""
+    from monitor.ingest.route import FOLDED_CASHTAGS, FOLDED_TOPICS
+
+    folded: dict[str, int] = {}
+    r = Router(max_cashtags=50, max_explicit=20, on_fold=lambda k: folded.__setitem__(k, folded.get(k, 0) + 1))
+    seen: set[str] = set()
+    for i in range(100_000):
+        tag = "".join(chr(65 + (i // 26 ** k) % 26) for k in range(4))
+        seen.update(r.topics(f"${tag} and $LOUD" if i % 3 == 0 else f"${tag}", [f"t{i}"] if i % 10 == 0 else []))
+    cashtags = {t for t in seen if t.isupper() and not t.startswith("_")}
+    assert len(r.budgets["cashtag"].admitted) <= 50 and len(r.budgets["explicit"].admitted) <= 20  # at a time
+    assert "LOUD" in cashtags and len(cashtags) <= 3 * 50  # over the whole run: some churn, never 100,000
+    assert {FOLDED_CASHTAGS, FOLDED_TOPICS} <= seen and len([t for t in seen if t.startswith("t")]) <= 3 * 20
+    assert folded["cashtag"] > 90_000 and folded["explicit"] > 9_000
+    assert "LOUD" in r.topics("$LOUD again")
 
 
 # --- by-topic batching and encoding ---------------------------------------------------------------------------

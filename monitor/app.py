@@ -108,6 +108,10 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     # changelog entries in the partition of its events: state recovers where the topic's events are consumed
     state_table = app.Table("window-state", default=None, partitions=settings.partitions, use_partitioner=True,
                             key_type=str)
+    from monitor.aggregate import persist
+
+    faust_patches.co_partition(state_table, settings.partitions,
+                               lambda k: k.split(persist.SEP, 1)[0] if persist.is_chunk_key(k) else None)
     detector_table = app.Table("detector-state", default=None, partitions=settings.partitions, use_partitioner=True,
                                key_type=str)
     outbox = Outbox(app, metrics, settings)
@@ -139,6 +143,7 @@ def _wire_rebalance(app: faust.App, settings: Settings, metrics: Metrics, ingest
         ingest_stage.progress.assign(raw, time.monotonic())
         holder["aggregate"].progress.assign({tp.partition for tp in assigned if tp.topic == bytopic_name(settings)},
                                             time.monotonic())
+        holder["aggregate"].on_assign()
         for ordered in holder["ordered"].values():
             ordered.gate.assign({tp.partition for tp in assigned if tp.topic == ordered.topic}, time.monotonic())
 

@@ -257,3 +257,23 @@ def new_offset(consumer: Any, tp: Any, faust_new_offset: Callable[[Any, Any], in
     for key in [k for k in _head_since if k[0] == tp]:
         del _head_since[key]
     return faust_new_offset(consumer, tp)
+
+
+def co_partition(table: Any, partitions: int, base_key: Callable[[Any], str | None]) -> None:
+    """Write the table keys that belong to another key (`base_key(key)`, e.g. a topic's id chunks,
+    `aggregate.persist`) to the changelog partition of that key, so they recover on the worker that owns it.
+
+    The state tables use Faust's `use_partitioner=True`: a key's changelog partition is the producer's
+    murmur2 hash of its raw bytes, which for a topic is the by-topic partition its events come from. A derived key
+    hashes elsewhere: after a rebalance another worker would have recovered it. Faust's `Table.on_key_set` /
+    `on_key_del` ask `partition_for_key(key)` (None = the producer's partitioner): answered here with the
+    partition aiokafka's `DefaultPartitioner` gives the base key (tests/unit/test_bounded_state.py)."""
+    from aiokafka.partitioner import murmur2
+
+    def partition_for_key(key: Any) -> int | None:
+        base = base_key(key)
+        if base is None:
+            return None
+        return (murmur2(base.encode()) & 0x7FFFFFFF) % partitions
+
+    table.partition_for_key = partition_for_key

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitor.aggregate import persist
 from monitor.aggregate.watermark import MAX_FUTURE_MS, RawPartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
@@ -65,6 +66,28 @@ class AggregateStage:
         self.held_wm: dict[int, int] = {}  # per held partition: its watermark when the hole appeared
         self.fault_dropped = False
         self.late_logged = 0
+        self.live: dict[str, dict[str, Any]] = {}  # topic -> state with its ids (the table holds it split: persist)
+
+    def on_assign(self) -> None:
+        """A rebalance: the table may have been recovered from the changelog: read states from it again."""
+        self.live.clear()
+
+    def load(self, topic: str) -> dict[str, Any] | None:
+        state = self.live.get(topic)
+        if state is None:
+            stored = self.table.get(topic)
+            if stored is None:
+                return None
+            state = self.live[topic] = persist.restore(topic, stored, self.table.get)
+        return state
+
+    def save(self, topic: str, state: dict[str, Any], gone: dict[str, int]) -> None:
+        for key, value in persist.writes(topic, state, gone).items():
+            if value is not None:
+                self.table[key] = value
+            elif key in self.table:
+                del self.table[key]
+        self.live[topic] = state
 
     def partition_wm(self, part: int, now: float) -> int:  # noqa: ARG002 - wall time not needed any more
         return self.wms.setdefault(part, RawPartitionWatermarks(self.s.partitions)).value()
@@ -105,7 +128,7 @@ class AggregateStage:
             for ev in events_of(v):
                 topic = ev["topic"]
                 if topic not in touched:
-                    touched[topic] = self.table.get(topic) or new_state()
+                    touched[topic] = self.load(topic) or new_state()
                     touched[topic]["p"] = part
                 outcome = add_event(touched[topic], scored_event(ev), wm, self.cfg, cap_ms)
                 if outcome == "late":
@@ -130,10 +153,9 @@ class AggregateStage:
         changed = set(touched)
         if moved:
             for topic in list(self.table.keys()):
-                if topic not in touched:
-                    state = self.table[topic]
-                    if state.get("p", -1) in moved:
-                        touched[topic] = state
+                if topic not in touched and not persist.is_chunk_key(topic):
+                    if self.table[topic].get("p", -1) in moved:
+                        touched[topic] = self.load(topic) or new_state()
         await self.close(touched, changed, holes)
         self.progress.last_batch = time.monotonic()
 
@@ -169,13 +191,16 @@ class AggregateStage:
         m = self.metrics
         records: list[tuple[str, bytes | None, Any]] = []
         closed_any: dict[str, bool] = {}
+        gone: dict[str, dict[str, int]] = {}
         for topic, state in touched.items():
             p = state.get("p", -1)
             if p in holes:  # counted, not closed: a record of this partition is missing
                 closed_any[topic] = False
                 continue
             wm = self.wms[p].current if p in self.wms else 0
+            saved_before = {b: bucket.get("saved", 0) for b, bucket in state["open"].items()}
             closed = close_windows(state, topic, wm, self.cfg, now_ms)
+            gone[topic] = {b: n for b, n in saved_before.items() if b not in state["open"]}
             closed_any[topic] = bool(closed)
             for w in closed:
                 records.append((self.s.topic_windows, topic.encode(), w))
@@ -194,7 +219,9 @@ class AggregateStage:
             if not closed_any[topic] and topic not in changed:
                 continue
             if is_idle(state):
-                if topic in self.table:
-                    del self.table[topic]
+                for key in persist.writes(topic, state, gone.get(topic)):  # nothing open: only chunk deletions
+                    if key in self.table:
+                        del self.table[key]
+                self.live.pop(topic, None)
             else:
-                self.table[topic] = state
+                self.save(topic, state, gone.get(topic, {}))  # only what changed: see aggregate.persist

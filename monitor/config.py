@@ -226,7 +226,7 @@ class Settings(BaseModel):
         None, description="Scale-adjusted p threshold of the volume test (default: from the false-alarm budget).")
     # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
     webhooks: list[dict[str, Any]] = Field(
-        default_factory=list, description=(
+        default_factory=list, repr=False, description=(  # secrets and secret URLs: never in a repr or a log
             "Webhook targets: [{name, url, secret, timeout_s, format: alertmanager | slack | raw}]."))
     # Kafka security, passed through to Faust/aiokafka and kafka-python (not testable on the embedded broker)
     # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL

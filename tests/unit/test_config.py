@@ -26,6 +26,9 @@ def test_kafka_security_pass_through(tmp_path):
     assert kw["security_protocol"] == "SASL_PLAINTEXT" and kw["sasl_mechanism"] == "SCRAM-SHA-512"
     assert kw["sasl_plain_username"] == "u" and kw["sasl_plain_password"] == "hunter2"
     assert "hunter2" not in repr(s)
+    hooks = '[{"name": "ops", "url": "https://hooks.slack.com/services/T0/B0/s3cr3tpath", "secret": "k3y"}]'
+    w = Settings.load(None, env={"MONITOR_WEBHOOKS": hooks})
+    assert w.webhooks[0]["secret"] == "k3y" and "k3y" not in repr(w) and "s3cr3tpath" not in repr(w)
     from monitor.app import broker_credentials
 
     assert broker_credentials(s).mechanism.value == "SCRAM-SHA-512"

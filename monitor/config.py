@@ -58,6 +58,9 @@ class Settings(BaseModel):
         512, description="Maximum raw messages read and published per ingest batch (Kafka I/O batch).")
     media_lane_capacity: int = Field(
         16, description="Media posts the media lane holds (queued + encoding); beyond it media are shed.")
+    media_lane_max_mb: float = Field(
+        64.0, description="Raw media-post bytes (MiB) the media lane holds (queued + encoding); beyond it media are "
+        "shed (one post is always admitted into an empty lane). Bounds the worker's memory, not only the count.")
     media_max_wait_s: float = Field(
         10.0, description=(
             "A media post queued longer than this is shed (scored on its text, media_shed: true)."))

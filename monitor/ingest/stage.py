@@ -67,7 +67,8 @@ class IngestStage:
         self.progress = IngestProgress(settings.ingest_stall_s)
         self.fault_dropped = False
         self.cache = TextCache(settings.text_cache_entries, settings.text_cache_mb * 1024 * 1024)
-        self.lane = MediaLane(settings.media_lane_capacity, settings.media_max_wait_s)
+        self.lane = MediaLane(settings.media_lane_capacity, settings.media_max_wait_s,
+                              int(settings.media_lane_max_mb * 2**20))
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-lane")
         self.media_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-lane",
                                              initializer=_lower_priority)
@@ -122,7 +123,7 @@ class IngestStage:
             if isinstance(res, DecodeFailure):
                 await self.send_dlq(res.reason, res.detail, ev, res.post_id)
             elif res.media and media_ok:
-                if self.lane.offer(LaneItem(res.event_ms, now, (res, ev))):
+                if self.lane.offer(LaneItem(res.event_ms, now, (res, ev), len(ev.value or b""))):
                     ev.message.incref()  # released by the media lane once its outputs are produced
                     self.wake.set()
                 else:

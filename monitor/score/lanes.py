@@ -1,7 +1,8 @@
 """The media lane's admission control (pure; the clock is passed in).
 
 Text-only posts never enter it: they are scored at once on the text lane. A post with images or audio is offered
-to the media lane, which holds at most `capacity` posts (queued + being encoded). When it is full, the post is
+to the media lane, which holds at most `capacity` posts and `max_bytes` of raw records (queued + being encoded;
+one post is always admitted into an empty lane). When it is full, the post is
 *shed*: scored at once on what is cheap (its text), marked `media_shed` with the reason, never dropped. A post
 that waited longer than `max_wait_s` in the queue is shed the same way when it is taken. So a media post is scored
 at most about `max_wait_s` + one media batch after it was read, whatever the media load.
@@ -26,12 +27,14 @@ class LaneItem:
     event_ms: int
     enqueued: float
     payload: Any
+    nbytes: int = 0  # size of the raw record (inline media): the lane's byte budget
 
 
 class MediaLane:
-    def __init__(self, capacity: int = 32, max_wait_s: float = 10.0) -> None:
+    def __init__(self, capacity: int = 32, max_wait_s: float = 10.0, max_bytes: int = 0) -> None:
         self.capacity = capacity
         self.max_wait_s = max_wait_s
+        self.max_bytes = max_bytes  # 0: no byte budget
         self.queue: deque[LaneItem] = deque()
         self.busy: list[LaneItem] = []
 
@@ -42,8 +45,13 @@ class MediaLane:
         """Admit the item (True) or refuse it because the lane is full (False: shed it, SHED_FULL)."""
         if len(self) >= self.capacity:
             return False
+        if self.max_bytes and len(self) and self.nbytes() + item.nbytes > self.max_bytes:
+            return False  # a byte budget, not only a count: a few huge media must not hold gigabytes (#31)
         self.queue.append(item)
         return True
+
+    def nbytes(self) -> int:
+        return sum(i.nbytes for i in self.queue) + sum(i.nbytes for i in self.busy)
 
     def take(self, max_n: int, now: float) -> tuple[list[LaneItem], list[LaneItem]]:
         """Up to max_n items to encode (now busy), and the items that waited too long (to shed, SHED_TIMEOUT)."""

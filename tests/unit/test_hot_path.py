@@ -27,6 +27,21 @@ def test_media_lane_refuses_when_full_counting_busy_items():
     assert lane.offer(LaneItem(3000, 1.0, "c"))
 
 
+def test_media_lane_has_a_byte_budget_counting_busy_items():
+    """#31: a few huge media posts cannot hold gigabytes: the lane refuses past `max_bytes` (queued + encoding),
+    but always admits one post into an empty lane (a single post larger than the budget is still enriched)."""
+    mb = 2**20
+    lane = MediaLane(capacity=100, max_wait_s=10, max_bytes=10 * mb)
+    assert lane.offer(LaneItem(1, 0.0, "a", 6 * mb))
+    assert not lane.offer(LaneItem(2, 0.0, "b", 6 * mb))  # 12 MiB > 10: shed
+    assert lane.offer(LaneItem(3, 0.0, "c", 3 * mb))
+    batch, _ = lane.take(2, now=1.0)
+    assert lane.nbytes() == 9 * mb and not lane.offer(LaneItem(4, 1.0, "d", 2 * mb))  # busy items count
+    lane.done(batch)
+    assert lane.offer(LaneItem(5, 1.0, "huge", 50 * mb))  # empty lane: admitted
+    assert not lane.offer(LaneItem(6, 1.0, "tiny", 1))
+
+
 def test_media_lane_expires_items_that_waited_too_long_and_holds_the_oldest_event_time():
     lane = MediaLane(capacity=10, max_wait_s=5)
     lane.offer(LaneItem(5000, 0.0, "old"))

@@ -219,7 +219,7 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         raw_stats = raw_scorer_throughput(s, [v for _, v in items])
     encoders: dict[str, Any] = raw_text_throughput(s, [v for _, v in items])
     if args.mix != "text":
-        from monitor.training.media_eval import bench_media
+        from monitor.media.bench import bench_media
 
         encoders |= bench_media(n_images=8, n_clips=4)
     result = {"mix": args.mix, "device": s.device or "auto", "end_to_end": e2e, "raw_scorer": raw_stats,

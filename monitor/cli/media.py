@@ -188,7 +188,7 @@ def _compare(rep: dict[str, Any], name: str, others: list[str], default: Path, e
              as_json: bool) -> bool:
     """Evaluate each of `others` ('previous' = `default` with -previous appended, or a dir) with `evaluate(dir)`;
     add `compared` (headline metrics per model) to `rep`; print a side-by-side table unless JSON. False on error."""
-    from monitor.cli.models import HEADLINE, side_by_side
+    from monitor.cli.table import HEADLINE, side_by_side
 
     compared = []
     for other in others:
@@ -263,7 +263,7 @@ def cmd_eval_asr(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_media(args: argparse.Namespace) -> int:
-    from monitor.training.media_eval import bench_media
+    from monitor.media.bench import bench_media
 
     _print(bench_media(args.images, args.clips), args.json, "media bench")
     return 0

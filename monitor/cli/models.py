@@ -111,6 +111,7 @@ def load_text_predictor(model: str, device: str | None, batch_size: int, backend
 
 
 def cmd_eval_text(args: argparse.Namespace) -> int:
+    from monitor.cli.table import HEADLINE, side_by_side
     from monitor.training.metrics import classification_report, format_report, plot_confusion
     from monitor.training.text_data import read_labelled_tsv
 
@@ -142,17 +143,6 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
         if compared:
             print(side_by_side([{"model": name, **{k: rep[k] for k in HEADLINE}}, *compared], rep["n"]))
     return 0
-
-
-HEADLINE = ("accuracy", "macro_recall", "macro_f1", "ece")
-
-
-def side_by_side(rows: list[dict], n: int) -> str:
-    """Headline metrics of several models on one file, the first row the model under test."""
-    width = max(len(r["model"]) for r in rows)
-    out = [f"side by side (n={n})", f"{'model':<{width}}  " + "  ".join(f"{k:>12}" for k in HEADLINE)]
-    out += [f"{r['model']:<{width}}  " + "  ".join(f"{r[k]:>12.4f}" for k in HEADLINE) for r in rows]
-    return "\n".join(out)
 
 
 def cmd_eval_text_backends(args: argparse.Namespace) -> int:

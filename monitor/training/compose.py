@@ -52,8 +52,8 @@ def compose(split: str, n: int, seed: int = 1, kinds: tuple[str, ...] = KINDS,
             data_dir: Path | None = None) -> Iterator[dict[str, Any]]:
     from tqdm import tqdm
 
+    from monitor.media.samples import espeak_wav, render_text_image
     from monitor.synth.stream import face_png
-    from monitor.training.media_eval import espeak_wav, render_text_image
 
     assert split in ("train", "dev")
     d = Path(data_dir or default_data_dir())

@@ -27,11 +27,31 @@ def modules(*parts: str) -> list[Path]:
 
 
 @pytest.mark.parametrize("path", modules(*HOT, "app.py", "worker.py", "outbox.py", "synth", "data.py", "types.py",
-                                         "sources", "ui"),
+                                         "sources", "ui", "bench.py"),
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_hot_path_and_synth_never_import_training_or_cli(path):
     bad = {m for m in imports(path) if m.startswith(("monitor.training", "monitor.cli"))}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_cli_modules_import_each_other_without_a_circle():
+    """The command modules form a tree (a module adds its sub-commands' parsers), never a circle: cli.media and
+    cli.models imported each other."""
+    names = {p.stem for p in modules("cli")} - {"__init__", "__main__"}
+    graph = {n: {m.split(".")[2] for m in imports(ROOT / "cli" / f"{n}.py")
+                 if m.startswith("monitor.cli.") and m.split(".")[2] in names} - {n} for n in names}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo += graph[n]
+        return seen
+
+    circles = sorted(n for n in names if n in reach(n))
+    assert not circles, f"import circle through {circles}: {graph}"
 
 
 def test_scorer_interface_imports_no_scorer():

@@ -26,14 +26,16 @@ from typing import Any
 
 import faust
 
-from monitor import __version__, faust_patches
+from monitor import __version__
 from monitor.aggregate.stage import AggregateStage
 from monitor.config import Settings
 from monitor.detect.stage import DetectStage
+from monitor.faust_compat import committed_offset, read_offset
+from monitor.faust_compat import patches as faust_patches
+from monitor.faust_compat.ordered_stream import OrderedStream
+from monitor.faust_compat.ordering import OrderGate
 from monitor.ingest.stage import IngestStage
 from monitor.metrics import Metrics
-from monitor.ordered_stream import OrderedStream
-from monitor.ordering import OrderGate
 from monitor.outbox import Outbox
 from monitor.score.base import Scorer
 
@@ -255,7 +257,7 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
 
 
 def _ordered(app: faust.App, settings: Settings, metrics: Metrics, stage: str, topic: str) -> OrderedStream:
-    """The windows / alerts agents take their records in offset order, with a hole hold (monitor.ordering)."""
+    """The windows / alerts agents take their records in offset order, with a hole hold (monitor.faust_compat.ordering)."""
     ordered = OrderedStream(stage, topic, OrderGate(settings.ingest_stall_s, 4 * settings.ingest_stall_s),
                             lambda p: _committed(app, topic, p), metrics)
     ordered.fault_drop_first = settings.fault_drop_ordered_stage == stage
@@ -272,7 +274,7 @@ def _positions(app: faust.App, topic: str) -> list[tuple[Any, int | None, int | 
     out = []
     for tp in list(consumer.assignment()):
         if tp.topic == topic:
-            committed = consumer._committed_offset.get(tp)  # noqa: SLF001 - Faust's own
+            committed = committed_offset(consumer, tp)
             if committed is None:  # never committed: read from its beginning (faust_patches)
                 committed = faust_patches.START_OFFSETS.get((tp.topic, tp.partition))
             out.append((tp, consumer.highwater(tp), committed))
@@ -289,7 +291,7 @@ def _committed(app: faust.App, topic: str, partition: int) -> int | None:
 
 def raw_caught_up(app: faust.App, settings: Settings, ingest_stage: IngestStage) -> set[int]:
     """Raw partitions whose every record up to the last known high watermark the ingest stage has *finished*
-    (ingest.progress). A partition whose high watermark is not known yet is not caught up."""
+    (faust_compat.progress). A partition whose high watermark is not known yet is not caught up."""
     try:
         now = time.monotonic()
         return {tp.partition for tp, hw, committed in _positions(app, settings.topic_raw)
@@ -301,7 +303,7 @@ def raw_caught_up(app: faust.App, settings: Settings, ingest_stage: IngestStage)
 
 async def reread_stalled(app: faust.App, topic: str, progress: Any, count: Callable[[], None], stall_s: float
                          ) -> None:
-    """Re-read a partition of `topic` whose records were fetched but never reached its stage (ingest.progress):
+    """Re-read a partition of `topic` whose records were fetched but never reached its stage (faust_compat.progress):
     the raw topic for the ingest stage, the by-topic topic for the aggregation stage."""
     now = time.monotonic()
     try:
@@ -338,10 +340,10 @@ def measure_lag(app: faust.App, metrics: Metrics, ingest_stage: IngestStage, set
         raw_lag = 0
         for tp in list(consumer.assignment()):
             hw = consumer.highwater(tp)
-            read = consumer._read_offset.get(tp)  # noqa: SLF001 - Faust's own per-partition read position
+            read = read_offset(consumer, tp)
             if hw is None:
                 continue
-            committed = consumer._committed_offset.get(tp)  # noqa: SLF001
+            committed = committed_offset(consumer, tp)
             nxt = (read + 1) if read is not None else committed
             if tp.topic == settings.topic_raw:  # raw: what the ingest stage finished, not only what was fetched
                 nxt = ingest_stage.progress.next_offset(tp.partition, committed, time.monotonic())

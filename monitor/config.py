@@ -134,7 +134,7 @@ class Settings(BaseModel):
             "producer with normal batching, flushed before every offset commit; Faust's own producer (table "
             "changelogs, alerts) keeps `single_record_batches`. Only matters with `single_record_batches` (the "
             "embedded broker): 2.1-2.7x the vader bench there. The restart race once seen with it on (a pending "
-            "alert skipped) was Faust's fetch loop across a seek (monitor/faust_patches.py, fix 3)."))
+            "alert skipped) was Faust's fetch loop across a seek (monitor/faust_compat/patches.py, fix 3)."))
     # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
     malloc_arena_max: int = Field(
         2, description=(

@@ -51,6 +51,9 @@ def limit_malloc_arenas(n: int) -> bool:
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
+    from monitor.faust_compat import check_versions
+
+    check_versions()  # the Faust workarounds are version-specific: refuse others with what to do
     limit_malloc_arenas(settings.malloc_arena_max)
     import os
 

@@ -9,7 +9,7 @@ Window closing runs for the topics a batch touched and, when a partition's water
 live in that partition, not for every key of the table on every batch.
 
 Windows never close past a record the stage did not receive: the stage keeps the contiguous frontier of the
-by-topic offsets it processed (`ingest.progress`). When a later record of a partition arrives while an earlier one
+by-topic offsets it processed (`faust_compat.progress`). When a later record of a partition arrives while an earlier one
 never did (the consumer fetched it but it never reached the stream: seen after a restart), the partition's windows
 are *held* (events are still counted) until the record arrives; the adapter re-reads the partition from the
 frontier after `ingest_stall_s` (`monitor_aggregate_rereads_total`). Without the hold, the watermark ticks after
@@ -28,7 +28,7 @@ from monitor.aggregate import persist
 from monitor.aggregate.watermark import MAX_FUTURE_MS, RawPartitionWatermarks
 from monitor.aggregate.windows import ScoredEvent, WindowConfig, add_event, close_windows, is_idle, new_state
 from monitor.config import Settings
-from monitor.ingest.progress import IngestProgress
+from monitor.faust_compat.progress import IngestProgress
 from monitor.metrics import Metrics
 from monitor.outbox import Outbox
 

@@ -10,7 +10,7 @@ posts are only *admitted* to the media lane before the batch is acknowledged. At
 reference counts: a media event gets one extra reference when admitted, so the batch's acknowledgement does not
 release it; the media lane releases it (`event.ack()`) after its outputs were handed to the producer. A commit
 never passes a delivered record that is still unacknowledged (Faust's own rule let it pass one sitting right at the
-committed offset: fixed in `monitor.faust_patches.new_offset`), so a crash re-delivers a pending media post (and
+committed offset: fixed in `monitor.faust_compat.patches.new_offset`), so a crash re-delivers a pending media post (and
 the text posts after it: duplicates the windows skip by post id), never loses it.
 """
 
@@ -27,8 +27,8 @@ from typing import Any
 
 from monitor.aggregate.watermark import MAX_FUTURE_MS, PartitionWatermarks
 from monitor.config import Settings
+from monitor.faust_compat.progress import IngestProgress
 from monitor.ingest.decode import DecodeFailure, decode_post
-from monitor.ingest.progress import IngestProgress
 from monitor.ingest.records import bytopic_batches, dlq_value, scored_record, topic_event
 from monitor.ingest.route import Router
 from monitor.metrics import Metrics

@@ -75,7 +75,7 @@ def test_spike_raises_one_alert_delivered_through_a_flaky_webhook(stream_setting
 def test_pending_delivery_survives_worker_crash(stream_settings, workers):
     """Receiver down -> worker killed (-9) with undelivered alerts -> receiver up, new worker: alerts arrive.
 
-    Regression test for a Faust race (monitor/faust_patches.py): the alerts partition had no committed offset, the
+    Regression test for a Faust race (monitor/faust_compat/patches.py): the alerts partition had no committed offset, the
     restarted worker's early fetch ran before the seek to committed offsets and the pending alerts were skipped."""
     from monitor.alert.receiver import WebhookReceiver
 

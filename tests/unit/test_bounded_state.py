@@ -129,8 +129,8 @@ def test_restored_state_keeps_its_dedup_and_closing_deletes_the_chunks():
 def test_id_chunks_go_to_the_changelog_partition_of_their_topic():
     from aiokafka.partitioner import DefaultPartitioner
 
-    from monitor import faust_patches
     from monitor.aggregate import persist
+    from monitor.faust_compat import patches as faust_patches
 
     class T:
         def partition_for_key(self, key: Any) -> int | None:

@@ -1,4 +1,4 @@
-"""The commit-offset fix in monitor/faust_patches.py, checked against Faust's own `Consumer._new_offset`."""
+"""The commit-offset fix in monitor/faust_compat/patches.py, checked against Faust's own `Consumer._new_offset`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from intervaltree import IntervalTree
 
-from monitor import faust_patches
-from monitor.faust_patches import new_offset
+from monitor.faust_compat import patches as faust_patches
+from monitor.faust_compat.patches import new_offset
 
 TP = namedtuple("TP", "topic partition")("posts.raw", 0)
 
@@ -85,3 +85,17 @@ def test_a_partition_never_committed_uses_its_first_offset_as_the_head() -> None
 def test_a_known_gap_at_the_head_does_not_block_a_commit() -> None:
     """Offsets Faust saw skipped while reading (not records) count as acknowledged, as in Faust."""
     assert new_offset(consumer(range(12, 20), 10, gaps=[(10, 12)]), TP, faust_new_offset, now=0.0) == 20
+
+
+def test_other_faust_or_aiokafka_versions_are_refused_with_what_to_do(monkeypatch):
+    import pytest
+
+    from monitor.faust_compat import TESTED, UnsupportedVersion, check_versions
+
+    check_versions(dict(TESTED))
+    monkeypatch.delenv("MONITOR_ALLOW_UNTESTED_FAUST", raising=False)
+    with pytest.raises(UnsupportedVersion, match=r"faust-streaming 0\.16\.0 installed.*faust-streaming==0\.15\.3"):
+        check_versions({**TESTED, "faust-streaming": "0.16.0"})
+    check_versions()  # the installed ones are the tested ones
+    monkeypatch.setenv("MONITOR_ALLOW_UNTESTED_FAUST", "1")
+    check_versions({**TESTED, "aiokafka": "0.15.0"})

@@ -1,7 +1,7 @@
 """Faust's own fetch loop (`Consumer._drain_messages`) against a scripted fetch: a seek that runs while a batch
 fetched before it is being delivered (after every assignment Faust seeks to the committed offsets). Faust's loop
 goes on delivering the old batch and overwrites the read offset, so the record at the committed offset, fetched
-again, is dropped; with monitor.faust_patches the old batch's rest is skipped and everything arrives once, in order.
+again, is dropped; with monitor.faust_compat.patches the old batch's rest is skipped and everything arrives once, in order.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from monitor import faust_patches
+from monitor.faust_compat import patches as faust_patches
 
 TOPIC = "posts.raw"
 

@@ -1,6 +1,6 @@
-"""ingest.progress: the contiguous frontier of what the ingest stage finished per raw partition."""
+"""faust_compat.progress: the contiguous frontier of what the ingest stage finished per raw partition."""
 
-from monitor.ingest.progress import IngestProgress
+from monitor.faust_compat.progress import IngestProgress
 
 
 def test_seek_position_is_not_progress():

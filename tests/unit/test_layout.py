@@ -66,3 +66,11 @@ def test_hot_path_functions_stay_small(path):
     long = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(ast.parse(path.read_text()))
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno - n.lineno + 1 > 80]
     assert not long, f"{path.relative_to(ROOT)}: functions over 80 lines {long}"
+
+
+def test_faust_private_access_lives_in_faust_compat_only():
+    """Every reach into Faust / aiokafka internals is in monitor/faust_compat (#32.3): anyone upgrading Faust reads
+    one package. A private access elsewhere shows as ruff's SLF001 suppression."""
+    outside = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
+               if "faust_compat" not in p.parts and "SLF001" in p.read_text()]
+    assert not outside, f"private Faust/aiokafka access outside monitor/faust_compat: {outside}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.ordering import OrderGate
+from monitor.faust_compat.ordering import OrderGate
 
 NOHW = {}.get  # high watermark unknown
 
@@ -126,7 +126,7 @@ def test_held_records_are_let_go_unacknowledged_before_faust_waits_for_acks() ->
     wait for a hole. They leave Faust's unacked set without an acknowledgement (their offsets stay uncommitted)."""
     from types import SimpleNamespace
 
-    from monitor.ordered_stream import OrderedStream
+    from monitor.faust_compat.ordered_stream import OrderedStream
 
     class Gauge:
         def labels(self, *a):

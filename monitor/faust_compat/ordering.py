@@ -1,9 +1,9 @@
 """In-order release per partition with a hole hold (pure; time injected): the detection and delivery stages.
 
-The raw and by-topic topics have their own nets (`ingest.progress`): their stages tolerate reordering and
+The raw and by-topic topics have their own nets (`faust_compat.progress`): their stages tolerate reordering and
 duplicates (windows are idempotent by post id). The windows topic (detection) and the alerts topic (delivery) do
 not: a detector must see a topic's windows in order, and a webhook must not get "resolved" before "firing". After a
-restart Faust can drop a record fetched while its recovery finishes (the crash race, see `ingest.progress`), so a
+restart Faust can drop a record fetched while its recovery finishes (the crash race, see `faust_compat.progress`), so a
 later record of the same partition may arrive while an earlier one never does. This gate:
 
 * releases records in offset order, starting at the partition's committed offset (the next record to read);

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from monitor.ordering import OrderGate
+from monitor.faust_compat.ordering import OrderGate
 
 log = logging.getLogger("monitor.ordered")
 

@@ -78,7 +78,7 @@ _fetch: dict[str, Any] = {"seeks": {}, "first": {}}  # SEEKS when the batch bein
 STALE_SKIPPED: dict[str, int] = {"records": 0, "reseeks": 0}
 FAUST: dict[str, Any] = {}  # Faust's own methods, before the patches (tests compare)
 # called with the consumer before Faust waits for every delivered record to be acknowledged (rebalance, shutdown):
-# stages that hold records on purpose let them go (monitor.ordered_stream)
+# stages that hold records on purpose let them go (monitor.faust_compat.ordered_stream)
 BEFORE_WAIT_EMPTY: dict[str, Callable[[Any], None]] = {}
 
 

@@ -143,76 +143,89 @@ def _scraped_total(port: int) -> float:
     return _scraped(port, "monitor_posts_scored_total{", "monitor_posts_dead_lettered_total{")
 
 
-def run_bench(args: argparse.Namespace, settings: Settings) -> int:
-    s, _env, broker = scratch_run(args, settings, "bench")
-    n_workers = max(1, getattr(args, "workers", 1))
-    ports = [s.metrics_port] + [free_port() for _ in range(n_workers - 1)]
-    from monitor.harness import WorkerProcess
+def _warm_up(s: Settings, ports: list[int]) -> None:
+    """One post through and every worker holding partitions, so group join and model load are not measured."""
+    produce_raw(s.bootstrap_servers, s.topic_raw, bench_posts(1, seed=1))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not read_all(s.bootstrap_servers, s.topic_scored, timeout_s=2):
+        time.sleep(0.5)
+    while time.monotonic() < deadline and not all(
+            _scraped(p, "monitor_assigned_partitions ") >= 1 for p in ports[: s.partitions]):
+        time.sleep(0.5)
 
-    log = os.environ.get("MONITOR_BENCH_WORKER_LOG")
-    workers = [WorkerProcess(s, Path(log) if log else None, metrics_port=port) for port in ports]
-    try:
-        # warm-up: one post through and every worker holding partitions, so group join and model load are not
-        # measured
-        produce_raw(s.bootstrap_servers, s.topic_raw, bench_posts(1, seed=1))
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not read_all(s.bootstrap_servers, s.topic_scored, timeout_s=2):
-            time.sleep(0.5)
-        while time.monotonic() < deadline and not all(
-                _scraped(p, "monitor_assigned_partitions ") >= 1 for p in ports[: s.partitions]):
-            time.sleep(0.5)
-        items = bench_posts(args.posts, mix=args.mix)
-        base = sum(_scraped_total(p) for p in ports)
-        hits0 = sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}') for p in ports)
-        t0 = time.time()
-        rate = args.rate or OVERLOAD_RATE
-        produce_raw(s.bootstrap_servers, s.topic_raw, paced(items, rate) if args.mix == "overload" else items)
-        t_produced = time.time()
-        want = {k for k, _ in items}
-        scored: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 600
-        dlq: list[dict[str, Any]] = []
-        # wait on the worker's own counters (cheap) so the bench does not compete with the worker for the CPU by
-        # re-reading the output topic; the topic read below is the measurement
-        # (every 0.5 s: a scrape costs the worker a few ms; the end time comes from the broker's timestamps)
-        while time.monotonic() < deadline and sum(_scraped_total(p) for p in ports) < base + len(want):
-            time.sleep(0.5)
-        while time.monotonic() < deadline:
-            scored = [r for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=30)
-                      if r["value"]["id"] in want]
-            dlq = read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=30)
-            got = len({r["value"]["id"] for r in scored})
-            if got + len(dlq) >= len(want):
-                break
-            missing = sorted(want - {r["value"]["id"] for r in scored})[:3]
-            print(f"bench: waiting, {got} scored + {len(dlq)} dead-lettered of {len(want)} "
-                  f"(worker counters {sum(_scraped_total(p) for p in ports) - base:.0f}; missing e.g. {missing})",
-                  file=sys.stderr)
-            time.sleep(1.0)
-        raw = {r["key"]: r["timestamp"] for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=30)}
-        first = {}
-        for r in scored:
-            first.setdefault(r["value"]["id"], r["timestamp"])
-        lat = np.array([(first[k] - raw[k]) / 1000 for k in first if k in raw])
-        t_end = max(first.values()) / 1000 if first else time.time()
-        dlq_ids = {r["value"].get("post_id") for r in dlq if isinstance(r["value"], dict)}
-        e2e = {"posts": len(first), "dead_lettered": len(dlq), "lost": len(want - set(first) - dlq_ids),
-               "seconds": round(t_end - t0, 3),
-               "posts_per_s": round(len(first) / max(1e-9, t_end - t0), 1),
-               "produce_seconds": round(t_produced - t0, 3),
-               "latency_p50_s": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
-               "latency_p99_s": round(float(np.percentile(lat, 99)), 4) if len(lat) else None}
-        # the duplicate-text cache answers repeated texts (retweets) that the raw scorer below scores again: a
-        # ratio above 1 comes from it
-        e2e["text_cache_hits"] = int(sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}')
-                                         for p in ports) - hits0)
-        if args.mix == "overload":
-            e2e |= overload_stats(s, items, scored, raw) | {"rate_per_s": rate}
-    finally:
-        for worker in workers:
-            worker.proc.send_signal(signal.SIGTERM)  # all at once, then wait for each
-        for worker in workers:
-            worker.stop()
+
+def _wait_scored(s: Settings, ports: list[int], want: set[str], base: float
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Scored records of the posts in `want` and the dead-letter records, once every post is one or the other (or
+    after 600 s)."""
+    scored: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 600
+    dlq: list[dict[str, Any]] = []
+    # wait on the worker's own counters (cheap) so the bench does not compete with the worker for the CPU by
+    # re-reading the output topic; the topic read below is the measurement
+    # (every 0.5 s: a scrape costs the worker a few ms; the end time comes from the broker's timestamps)
+    while time.monotonic() < deadline and sum(_scraped_total(p) for p in ports) < base + len(want):
+        time.sleep(0.5)
+    while time.monotonic() < deadline:
+        scored = [r for r in read_all(s.bootstrap_servers, s.topic_scored, timeout_s=30)
+                  if r["value"]["id"] in want]
+        dlq = read_all(s.bootstrap_servers, s.topic_dlq, timeout_s=30)
+        got = len({r["value"]["id"] for r in scored})
+        if got + len(dlq) >= len(want):
+            break
+        missing = sorted(want - {r["value"]["id"] for r in scored})[:3]
+        print(f"bench: waiting, {got} scored + {len(dlq)} dead-lettered of {len(want)} "
+              f"(worker counters {sum(_scraped_total(p) for p in ports) - base:.0f}; missing e.g. {missing})",
+              file=sys.stderr)
+        time.sleep(1.0)
+    return scored, dlq
+
+
+def _end_to_end_stats(s: Settings, want: set[str], scored: list[dict[str, Any]], dlq: list[dict[str, Any]],
+                      t0: float, t_produced: float) -> tuple[dict[str, Any], dict[str, int]]:
+    """Throughput and produce->scored latency from the broker's timestamps; also the raw records' timestamps."""
+    raw = {r["key"]: r["timestamp"] for r in read_all(s.bootstrap_servers, s.topic_raw, timeout_s=30)}
+    first = {}
+    for r in scored:
+        first.setdefault(r["value"]["id"], r["timestamp"])
+    lat = np.array([(first[k] - raw[k]) / 1000 for k in first if k in raw])
+    t_end = max(first.values()) / 1000 if first else time.time()
+    dlq_ids = {r["value"].get("post_id") for r in dlq if isinstance(r["value"], dict)}
+    e2e = {"posts": len(first), "dead_lettered": len(dlq), "lost": len(want - set(first) - dlq_ids),
+           "seconds": round(t_end - t0, 3),
+           "posts_per_s": round(len(first) / max(1e-9, t_end - t0), 1),
+           "produce_seconds": round(t_produced - t0, 3),
+           "latency_p50_s": round(float(np.percentile(lat, 50)), 4) if len(lat) else None,
+           "latency_p99_s": round(float(np.percentile(lat, 99)), 4) if len(lat) else None}
+    return e2e, raw
+
+
+def _measure_end_to_end(args: argparse.Namespace, s: Settings, ports: list[int]
+                        ) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """Produce the bench posts to the running workers and measure them through; returns the stats and the posts."""
+    _warm_up(s, ports)
+    items = bench_posts(args.posts, mix=args.mix)
+    base = sum(_scraped_total(p) for p in ports)
+    hits0 = sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}') for p in ports)
+    t0 = time.time()
+    rate = args.rate or OVERLOAD_RATE
+    produce_raw(s.bootstrap_servers, s.topic_raw, paced(items, rate) if args.mix == "overload" else items)
+    t_produced = time.time()
+    want = {k for k, _ in items}
+    scored, dlq = _wait_scored(s, ports, want, base)
+    e2e, raw = _end_to_end_stats(s, want, scored, dlq, t0, t_produced)
+    # the duplicate-text cache answers repeated texts (retweets) that the raw scorer below scores again: a
+    # ratio above 1 comes from it
+    e2e["text_cache_hits"] = int(sum(_scraped(p, 'monitor_text_cache_requests_total{result="hit"}')
+                                     for p in ports) - hits0)
+    if args.mix == "overload":
+        e2e |= overload_stats(s, items, scored, raw) | {"rate_per_s": rate}
+    return e2e, items
+
+
+def _raw_speeds(args: argparse.Namespace, s: Settings, items: list[tuple[str, bytes]]
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The raw scorer's and the encoders' throughput on the same posts, without Kafka."""
     if args.mix == "overload":  # the media encoders' raw speed is what is overloaded: not re-measured here
         raw_stats = raw_scorer_throughput(s, [v for _, v in items if not decode_post(v, s.limits).media])
     else:
@@ -222,6 +235,37 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
         from monitor.media.bench import bench_media
 
         encoders |= bench_media(n_images=8, n_clips=4)
+    return raw_stats, encoders
+
+
+def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(result))
+        return
+    e2e, raw_stats, encoders = result["end_to_end"], result["raw_scorer"], result["encoders"]
+    print(f"end-to-end: {e2e['posts']} posts in {e2e['seconds']} s = {e2e['posts_per_s']} posts/s, "
+          f"latency p50 {e2e['latency_p50_s']} s, p99 {e2e['latency_p99_s']} s")
+    print(f"raw scorer ({raw_stats['model']}): {raw_stats['posts_per_s']} posts/s")
+    print("encoders: " + ", ".join(f"{k} {v}" for k, v in encoders.items()))
+    print(f"ratio end-to-end / raw: {result['ratio']}")
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    s, _env, broker = scratch_run(args, settings, "bench")
+    n_workers = max(1, getattr(args, "workers", 1))
+    ports = [s.metrics_port] + [free_port() for _ in range(n_workers - 1)]
+    from monitor.harness import WorkerProcess
+
+    log = os.environ.get("MONITOR_BENCH_WORKER_LOG")
+    workers = [WorkerProcess(s, Path(log) if log else None, metrics_port=port) for port in ports]
+    try:
+        e2e, items = _measure_end_to_end(args, s, ports)
+    finally:
+        for worker in workers:
+            worker.proc.send_signal(signal.SIGTERM)  # all at once, then wait for each
+        for worker in workers:
+            worker.stop()
+    raw_stats, encoders = _raw_speeds(args, s, items)
     result = {"mix": args.mix, "device": s.device or "auto", "end_to_end": e2e, "raw_scorer": raw_stats,
               "encoders": encoders,
               # a paced (overload) run measures freshness, not capacity: no ratio
@@ -232,12 +276,5 @@ def run_bench(args: argparse.Namespace, settings: Settings) -> int:
               s.bootstrap_servers, "cpu_count": os.cpu_count()}
     if broker:
         broker.stop()
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"end-to-end: {e2e['posts']} posts in {e2e['seconds']} s = {e2e['posts_per_s']} posts/s, "
-              f"latency p50 {e2e['latency_p50_s']} s, p99 {e2e['latency_p99_s']} s")
-        print(f"raw scorer ({raw_stats['model']}): {raw_stats['posts_per_s']} posts/s")
-        print("encoders: " + ", ".join(f"{k} {v}" for k, v in encoders.items()))
-        print(f"ratio end-to-end / raw: {result['ratio']}")
+    _print_result(args, result)
     return 0

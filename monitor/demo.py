@@ -15,8 +15,9 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +27,9 @@ from monitor.config import Settings
 from monitor.harness import WorkerProcess
 from monitor.kafka_io import create_topics, producer
 from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
+
+if TYPE_CHECKING:
+    from monitor.alert.receiver import WebhookReceiver
 
 DEMO_KEYWORDS = {"acme": ["acme"], "globex": ["globex"]}
 
@@ -125,13 +129,20 @@ def view(col: Collector, spikes: list[Any], start_ms: int, produced: int, top: i
     return t
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    console = Console()
-    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
+@dataclass
+class _Services:
+    """What the demo starts and stops: the broker, the worker's settings, the webhook receiver, the worker process
+    and the optional UI process."""
 
-    if args.scorer != "vader" and not TextSentimentModel.available(DEFAULT_ARTEFACT):
-        console.print("[yellow]no trained text model in the repository: the demo scores with the VADER baseline "
-                      "(run `monitor train text` to build one)[/yellow]")
+    broker: EmbeddedBroker
+    settings: Settings
+    receiver: WebhookReceiver
+    worker: WorkerProcess
+    ui: subprocess.Popen[bytes] | None
+
+
+def _start_broker(args: argparse.Namespace, console: Console) -> tuple[EmbeddedBroker, Settings]:
+    """The embedded broker, the demo's settings and its topics."""
     broker = EmbeddedBroker().start()
     console.print(f"embedded broker (Tansu) on {broker.bootstrap}")
     ui_port = getattr(args, "ui_port", 0)
@@ -141,6 +152,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from monitor.app import bytopic_name
 
     create_topics(settings, extra=[bytopic_name(settings)])
+    return broker, settings
+
+
+def _start_receiver(console: Console) -> tuple[WebhookReceiver, str]:
+    """A local webhook receiver that prints each alert it gets; returns it and its HMAC secret."""
     from monitor.alert.receiver import WebhookReceiver
 
     secret = uuid.uuid4().hex
@@ -153,40 +169,59 @@ def run_demo(args: argparse.Namespace) -> int:
 
     receiver = WebhookReceiver(secret, on_alert=show)
     console.print(f"local webhook receiver on {receiver.url} (Alertmanager format, HMAC-signed)")
+    return receiver, secret
+
+
+def _start_worker(settings: Settings, receiver: WebhookReceiver, secret: str, log_path: Path) -> WorkerProcess:
     hooks = [{"url": receiver.url, "secret": secret, "format": "alertmanager", "name": "demo-receiver"}]
-    log_path = Path(os.environ.get("MONITOR_DEMO_WORKER_LOG", "demo-worker.log"))
-    log_path.unlink(missing_ok=True)
     # own session: Ctrl-C reaches the demo (which stops the stream and drains) but not the worker, which the demo
     # stops itself once every produced post is accounted for
-    worker = WorkerProcess(settings, log_path, loglevel="info", own_session=True, env_extra={
+    return WorkerProcess(settings, log_path, loglevel="info", own_session=True, env_extra={
         "MONITOR_WEBHOOKS": json.dumps(hooks), "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS),
         # the demo compresses ~40 event-minutes into 2 wall-minutes: a shorter detector warm-up
         "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8"),
         "MONITOR_UI_BASE_URL": settings.ui_base_url})
-    ui = None
-    if ui_port:
-        ui = subprocess.Popen([sys.executable, "-m", "monitor.cli", "ui", "--port", str(ui_port)],
-                              env={**os.environ, "MONITOR_BOOTSTRAP_SERVERS": broker.bootstrap},
-                              stdout=subprocess.DEVNULL, stderr=open(log_path.with_suffix(".ui.log"), "wb"),  # noqa: SIM115
-                              start_new_session=True)
-        console.print(f"live topics and incident pages: http://127.0.0.1:{ui_port}/ (alerts link here)")
-    console.print(f"worker pid {worker.pid} (log: {log_path}); metrics on http://127.0.0.1:{args.metrics_port}/metrics")
-    col = Collector(settings)
-    col.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    wall_total = args.duration or 3600.0
+
+def _start_ui(ui_port: int, bootstrap: str, log_path: Path, console: Console) -> subprocess.Popen[bytes] | None:
+    if not ui_port:
+        return None
+    ui = subprocess.Popen([sys.executable, "-m", "monitor.cli", "ui", "--port", str(ui_port)],
+                          env={**os.environ, "MONITOR_BOOTSTRAP_SERVERS": bootstrap},
+                          stdout=subprocess.DEVNULL, stderr=open(log_path.with_suffix(".ui.log"), "wb"),  # noqa: SIM115
+                          start_new_session=True)
+    console.print(f"live topics and incident pages: http://127.0.0.1:{ui_port}/ (alerts link here)")
+    return ui
+
+
+def _start_services(args: argparse.Namespace, console: Console) -> _Services:
+    broker, settings = _start_broker(args, console)
+    receiver, secret = _start_receiver(console)
+    log_path = Path(os.environ.get("MONITOR_DEMO_WORKER_LOG", "demo-worker.log"))
+    log_path.unlink(missing_ok=True)
+    worker = _start_worker(settings, receiver, secret, log_path)
+    ui = _start_ui(getattr(args, "ui_port", 0), broker.bootstrap, log_path, console)
+    console.print(f"worker pid {worker.pid} (log: {log_path}); metrics on http://127.0.0.1:{args.metrics_port}/metrics")
+    return _Services(broker, settings, receiver, worker, ui)
+
+
+def _demo_spec(args: argparse.Namespace, wall_total: float) -> StreamSpec:
     event_total = wall_total * args.speedup
     # media shares sized for a 2-core CPU: OCR costs ~1 s of CPU per image, ASR ~0.3 s per clip
     spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=CPU_IMAGE_SHARE, audio_share=CPU_AUDIO_SHARE,
                       start_ms=int(time.time() * 1000 - event_total * 1000) // 60_000 * 60_000)
     spec.spikes = demo_spikes(event_total)
-    produced = Counter()
+    return spec
+
+
+def _stream(args: argparse.Namespace, svc: _Services, spec: StreamSpec, wall_total: float, col: Collector,
+            stop: threading.Event, console: Console) -> tuple[Counter[str], float]:
+    """Produce the synthetic stream (plus replayed connector posts) in event time compressed by --speedup, printing
+    the live view every 5 s, until --duration, Ctrl-C or the worker's exit; returns the counts and the start time."""
+    produced: Counter[str] = Counter()
     gen = generate(spec, 10**9)
     replay = source_replay() if getattr(args, "replay_source", "none") == "bluesky" else None
-    prod = producer(broker.bootstrap)
+    prod = producer(svc.broker.bootstrap)
     t0 = time.monotonic()
     last_view = 0.0
     try:
@@ -200,21 +235,24 @@ def run_demo(args: argparse.Namespace) -> int:
                     console.print(view(col, spec.spikes, spec.start_ms, sum(produced.values())))
             if stop.is_set() or time.monotonic() - t0 >= wall_total:
                 break
-            prod.send(settings.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
+            prod.send(svc.settings.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
             produced["valid" if item["valid"] else "invalid"] += 1
             if replay and sum(produced.values()) % 50 == 0:
                 key, value = next(replay)(item["event_ms"])
-                prod.send(settings.topic_raw, key=key.encode(), value=value)
+                prod.send(svc.settings.topic_raw, key=key.encode(), value=value)
                 produced["valid"] += 1
-            if worker.poll() is not None:
+            if svc.worker.poll() is not None:
                 console.print("[red]worker exited unexpectedly[/red]")
                 break
     finally:
         prod.flush()
         prod.close()
-    total = sum(produced.values())
-    console.print(f"stream stopped after {time.monotonic() - t0:.0f} s: {total} produced; draining...")
-    # drain: wait while the worker makes progress (media posts are slow on a small CPU), at most 10 minutes
+    return produced, t0
+
+
+def _drain(col: Collector, total: int) -> None:
+    """Wait while the worker makes progress (media posts are slow on a small CPU), at most 10 minutes, until every
+    produced post is scored or dead-lettered."""
     last_done, last_progress, hard_deadline = -1, time.monotonic(), time.monotonic() + 600
     while time.monotonic() < hard_deadline and time.monotonic() - last_progress < 60:
         with col.lock:
@@ -224,20 +262,20 @@ def run_demo(args: argparse.Namespace) -> int:
         if done != last_done:
             last_done, last_progress = done, time.monotonic()
         time.sleep(0.5)
-    time.sleep(2.5)  # last watermark tick and window closes
-    console.print(view(col, spec.spikes, spec.start_ms, total))
-    worker.stop()
-    if ui is not None:
-        ui.terminate()
-        ui.wait(10)
+
+
+def _stop_services(svc: _Services, col: Collector) -> None:
+    svc.worker.stop()
+    if svc.ui is not None:
+        svc.ui.terminate()
+        svc.ui.wait(10)
     col.stop_evt.set()
     col.join(5)
-    broker.stop()
-    receiver.close()
-    summary = build_summary(col, spec, produced, worker.proc.returncode)
-    summary["webhook"] = {"received": len(receiver.received), "bad_signatures": receiver.bad_signatures,
-                          "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
-    args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    svc.broker.stop()
+    svc.receiver.close()
+
+
+def _print_summary(summary: dict[str, Any], summary_json: Path, console: Console) -> None:
     for a in summary["alerts"]:
         if a["signal"] == "negative_rate":
             console.print(f"alert {a['topic']}: {a['startsAt']} → {a['endsAt'] or 'firing'}, peak negative rate "
@@ -247,7 +285,38 @@ def run_demo(args: argparse.Namespace) -> int:
                           f"peak {a['peak_rate']:.0f} posts/window vs about {a['baseline_rate']:.0f}")
     console.print(f"summary: produced {summary['posts']['produced']}, scored {summary['posts']['scored']}, "
                   f"dead-lettered {summary['posts']['dead_lettered']}, lost {summary['posts']['lost']}, "
-                  f"windows {summary['windows_emitted']} → {args.summary_json}")
+                  f"windows {summary['windows_emitted']} → {summary_json}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    console = Console()
+    from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
+
+    if args.scorer != "vader" and not TextSentimentModel.available(DEFAULT_ARTEFACT):
+        console.print("[yellow]no trained text model in the repository: the demo scores with the VADER baseline "
+                      "(run `monitor train text` to build one)[/yellow]")
+    svc = _start_services(args, console)
+    col = Collector(svc.settings)
+    col.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    wall_total = args.duration or 3600.0
+    spec = _demo_spec(args, wall_total)
+    produced, t0 = _stream(args, svc, spec, wall_total, col, stop, console)
+    total = sum(produced.values())
+    console.print(f"stream stopped after {time.monotonic() - t0:.0f} s: {total} produced; draining...")
+    _drain(col, total)
+    time.sleep(2.5)  # last watermark tick and window closes
+    console.print(view(col, spec.spikes, spec.start_ms, total))
+    _stop_services(svc, col)
+    summary = build_summary(col, spec, produced, svc.worker.proc.returncode)
+    receiver = svc.receiver
+    summary["webhook"] = {"received": len(receiver.received), "bad_signatures": receiver.bad_signatures,
+                          "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
+    args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
+    _print_summary(summary, args.summary_json, console)
     return 0 if summary["posts"]["lost"] == 0 else 1
 
 

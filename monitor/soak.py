@@ -87,23 +87,27 @@ def _cpu(worker_pid: int, broker_pid: int | None, last: list[float]) -> dict[str
 SOAK_RATE = 30.0  # posts/s unless --rate
 
 
-def run_soak(args: argparse.Namespace, settings: Settings) -> int:
-    from monitor.bench import scratch_run
-    from monitor.harness import WorkerProcess
-    from monitor.kafka_io import producer
-    from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
+class _SoakStream:
+    """The soak's background threads: one produces the stream at `rate` posts/s, one reads the scored topic's
+    latencies; the sampler reads their counts under `lock`."""
 
-    args.rate = args.rate or SOAK_RATE
+    def __init__(self, args: argparse.Namespace, s: Settings) -> None:
+        self.args, self.s = args, s
+        self.stop = threading.Event()
+        self.produced = 0
+        self.produced_media = 0
+        self.latencies: list[float] = []
+        self.lock = threading.Lock()
 
-    s, _env, broker = scratch_run(args, settings, "soak")
-    worker = WorkerProcess(s)
-    stop = threading.Event()
-    produced = [0]
-    produced_media = [0]
-    latencies: list[float] = []
-    lock = threading.Lock()
+    def start(self) -> None:
+        for target in (self.produce, self.watch_latency):
+            threading.Thread(target=target, daemon=True).start()
 
-    def produce() -> None:
+    def produce(self) -> None:
+        from monitor.kafka_io import producer
+        from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
+
+        args, s = self.args, self.s
         image_share = CPU_IMAGE_SHARE if args.image_share is None else args.image_share
         audio_share = CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share
         spec = StreamSpec(seed=5, rate_per_event_s=args.rate, start_ms=int(time.time() * 1000),
@@ -112,32 +116,80 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
         p = producer(s.bootstrap_servers)
         t0 = time.monotonic()
         for item in generate(spec, 10**9):
-            if stop.is_set():
+            if self.stop.is_set():
                 break
             due = t0 + (item["event_ms"] - spec.start_ms) / 1000
-            while time.monotonic() < due and not stop.is_set():
+            while time.monotonic() < due and not self.stop.is_set():
                 time.sleep(min(0.05, max(0.0, due - time.monotonic())))
             p.send(s.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
-            produced[0] += 1
+            self.produced += 1
             if b'"kind"' in item["value"]:  # a post with media
-                produced_media[0] += 1
+                self.produced_media += 1
         p.flush()
         p.close()
 
-    def watch_latency() -> None:
+    def watch_latency(self) -> None:
         from kafka import KafkaConsumer
 
+        s = self.s
         c = KafkaConsumer(s.topic_scored, bootstrap_servers=s.bootstrap_servers, group_id=None,
                           auto_offset_reset="earliest", client_id=f"soak-lat-{s.app_id}")
-        while not stop.is_set():
+        while not self.stop.is_set():
             for msgs in c.poll(timeout_ms=500).values():
-                with lock:
-                    latencies.extend(json.loads(m.value)["latency_s"] for m in msgs)
+                with self.lock:
+                    self.latencies.extend(json.loads(m.value)["latency_s"] for m in msgs)
         c.close()
 
-    threads = [threading.Thread(target=produce, daemon=True), threading.Thread(target=watch_latency, daemon=True)]
-    for t in threads:
-        t.start()
+    def take_latencies(self) -> np.ndarray:
+        """The latest (at most 5000) latencies since the previous call."""
+        with self.lock:
+            lat = np.array(self.latencies[-5000:])
+            self.latencies.clear()
+        return lat
+
+
+def _sample(stream: _SoakStream, s: Settings, worker_pid: int, broker_pid: int | None, cpu_last: list[float],
+            t0: float) -> dict[str, Any]:
+    lat = stream.take_latencies()
+    return {"t_s": round(time.monotonic() - t0, 1), "produced": stream.produced,
+            "media_posts": stream.produced_media,
+            "worker_rss_mb": proc_rss_mb(worker_pid), "worker_open_fds": proc_fds(worker_pid),
+            "raw_lag": raw_lag(s), **_cpu(worker_pid, broker_pid, cpu_last),
+            "latency_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
+            "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None,
+            **worker_freshness(s.metrics_port)}
+
+
+def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE
+
+    first, last = samples[0], samples[-1]
+    # from minute 5 on (model loading, caches and allocator arenas fill the first minutes)
+    base = next((x for x in samples if x["t_s"] >= 300), first)
+    shed, media = last.get("media_shed", 0.0), last.get("media_posts", 0.0)
+    return {"seconds": args.soak, "rate_per_s": args.rate,
+            "image_share": CPU_IMAGE_SHARE if args.image_share is None else args.image_share,
+            "audio_share": CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share,
+            **rss_growth(samples),
+            "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
+                                                   if x["t_s"] >= base["t_s"]), default=None),
+            "media_shed_fraction": round(shed / media, 3) if media else None,
+            "samples": samples,
+            "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
+                       "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
+                       "raw_lag": last["raw_lag"] - first["raw_lag"]}}
+
+
+def run_soak(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.bench import scratch_run
+    from monitor.harness import WorkerProcess
+
+    args.rate = args.rate or SOAK_RATE
+
+    s, _env, broker = scratch_run(args, settings, "soak")
+    worker = WorkerProcess(s)
+    stream = _SoakStream(args, s)
+    stream.start()
     samples: list[dict[str, Any]] = []
     t0 = time.monotonic()
     broker_pid = broker.proc.pid if broker and broker.proc else None
@@ -145,39 +197,16 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     try:
         while time.monotonic() - t0 < args.soak:
             time.sleep(min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0))))
-            with lock:
-                lat = np.array(latencies[-5000:])
-                latencies.clear()
-            sample = {"t_s": round(time.monotonic() - t0, 1), "produced": produced[0],
-                      "media_posts": produced_media[0],
-                      "worker_rss_mb": proc_rss_mb(worker.pid), "worker_open_fds": proc_fds(worker.pid),
-                      "raw_lag": raw_lag(s), **_cpu(worker.pid, broker_pid, cpu_last),
-                      "latency_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
-                      "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None,
-                      **worker_freshness(s.metrics_port)}
+            sample = _sample(stream, s, worker.pid, broker_pid, cpu_last, t0)
             samples.append(sample)
             if not args.json:
                 print(json.dumps(sample), flush=True)
     finally:
-        stop.set()
+        stream.stop.set()
         worker.stop()
         if broker:
             broker.stop()
-    first, last = samples[0], samples[-1]
-    # from minute 5 on (model loading, caches and allocator arenas fill the first minutes)
-    base = next((x for x in samples if x["t_s"] >= 300), first)
-    shed, media = last.get("media_shed", 0.0), last.get("media_posts", 0.0)
-    result = {"seconds": args.soak, "rate_per_s": args.rate,
-              "image_share": CPU_IMAGE_SHARE if args.image_share is None else args.image_share,
-              "audio_share": CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share,
-              **rss_growth(samples),
-              "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
-                                                     if x["t_s"] >= base["t_s"]), default=None),
-              "media_shed_fraction": round(shed / media, 3) if media else None,
-              "samples": samples,
-              "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
-                         "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
-                         "raw_lag": last["raw_lag"] - first["raw_lag"]}}
+    result = _soak_result(args, samples)
     if getattr(args, "plot", None):
         plot_soak(samples, args.plot)
     print(json.dumps(result) if args.json else json.dumps(result["growth"]))

@@ -20,6 +20,16 @@ class Metrics:
         r = self.registry = registry or CollectorRegistry()
         self.max_topic_series = max_topic_series
         self._topics: set[str] = set()
+        self._ingest(r)
+        self._windows(r)
+        self._alerting(r)
+        self._scores(r)
+        self._pipeline(r)
+        self._rereads(r)
+        self._topics_and_info(r)
+
+    def _ingest(self, r: CollectorRegistry) -> None:
+        """Reading, scoring and dead-lettering posts."""
         self.posts_received = Counter("monitor_posts_received_total", "Messages read from the raw posts topic",
                                       registry=r)
         self.posts_scored = Counter("monitor_posts_scored_total", "Posts scored and published", ["label"],
@@ -33,6 +43,9 @@ class Metrics:
                                     registry=r)
         self.scorer_seconds = Histogram("monitor_scorer_seconds", "Scorer wall time per micro-batch", ["modality"],
                                         buckets=LATENCY_BUCKETS, registry=r)
+
+    def _windows(self, r: CollectorRegistry) -> None:
+        """Window aggregation and the event-time watermark."""
         self.window_negative_rate = Gauge("monitor_window_negative_ratio",
                                           "Negative share of the last closed window per topic", ["topic", "kind"],
                                           registry=r)
@@ -50,6 +63,9 @@ class Metrics:
                                           registry=r)
         self.watermark = Gauge("monitor_watermark_timestamp_seconds", "Event-time watermark of this worker",
                                registry=r)
+
+    def _alerting(self, r: CollectorRegistry) -> None:
+        """Detection, alert state changes, silences and webhook delivery."""
         self.detect_windows = Counter("monitor_detect_windows_total",
                                       "Closed tumbling windows the detectors evaluated (each record once)", registry=r)
         self.alerts = Counter("monitor_alerts_total", "Alert state changes published", ["status"], registry=r)
@@ -63,12 +79,18 @@ class Metrics:
                                         ["target", "outcome"], registry=r)
         self.alert_delivery_seconds = Histogram("monitor_alert_delivery_seconds", "Webhook request duration",
                                                 buckets=LATENCY_BUCKETS, registry=r)
+
+    def _scores(self, r: CollectorRegistry) -> None:
+        """Per-topic labels and the model's confidence."""
         self.topic_posts = Counter("monitor_topic_posts_total",
                                    "Scored posts per monitored topic and label (PromQL negative rates)",
                                    ["topic", "label"], registry=r)
         self.model_confidence = Histogram("monitor_model_confidence",
                                           "Top class probability of each scored post", ["label"],
                                           buckets=CONFIDENCE_BUCKETS, registry=r)
+
+    def _pipeline(self, r: CollectorRegistry) -> None:
+        """Consumer lag, in-flight work, lanes, caches and the producer."""
         self.consumer_lag = Gauge("monitor_consumer_lag_messages",
                                   "Messages between the end of a partition and this worker's consumer position",
                                   ["topic", "partition"], registry=r)
@@ -96,6 +118,9 @@ class Metrics:
                                           "Hits / lookups of the duplicate-text cache since start", registry=r)
         self.produce_errors = Counter("monitor_produce_errors_total", "Records the producer failed to deliver",
                                       ["topic"], registry=r)
+
+    def _rereads(self, r: CollectorRegistry) -> None:
+        """Re-reads and held partitions of the ordered stages."""
         self.ingest_rereads = Counter("monitor_ingest_rereads_total",
                                       "Raw partitions re-read because fetched records never reached the ingest "
                                       "stage (a record dropped by the consumer during a restart's recovery)",
@@ -120,6 +145,9 @@ class Metrics:
         self.ordered_give_ups = Counter("monitor_ordered_give_ups_total",
                                         "Holes given up on after the re-read brought nothing (offsets that are not "
                                         "records, a retention jump): the held records went on", ["stage"], registry=r)
+
+    def _topics_and_info(self, r: CollectorRegistry) -> None:
+        """Topic folding, detector eviction, alert dead letters and info metrics."""
         self.topics_folded = Counter("monitor_topics_folded_total",
                                      "Hashtags, cashtags or explicit topics outside their top-N by volume, counted "
                                      "under their kind's catch-all topic (_hashtags, _cashtags, _topics)", ["kind"],

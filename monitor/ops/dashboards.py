@@ -56,11 +56,8 @@ def _variables() -> list[Any]:
     ]
 
 
-def overview() -> Any:
-    d = (db.Dashboard("Sentiment monitor — service overview").uid("sentiment-monitor-overview")
-         .tags(["sentiment-monitor"]).refresh("30s").time("now-1h", "now").timezone("utc").editable())
-    for v in _variables()[:1]:
-        d = d.with_variable(v)
+def _throughput(d: Any) -> Any:
+    """Ingest, scoring and dead-letter rates."""
     d = d.with_row(db.Row("Throughput"))
     d = d.with_panel(_ts("Ingest and scoring rate", "reqps",
                          _q("sum(rate(monitor_posts_received_total[$__rate_interval]))", "received/s"),
@@ -69,6 +66,11 @@ def overview() -> Any:
     d = d.with_panel(_ts("Dead-lettered by reason", "reqps",
                          _q("sum by (reason) (rate(monitor_posts_dead_lettered_total[$__rate_interval]))",
                             "{{reason}}")))
+    return d
+
+
+def _latency_and_batching(d: Any) -> Any:
+    """End-to-end latency, batch size and encoder time."""
     d = d.with_row(db.Row("Latency and batching"))
     d = d.with_panel(_ts("End-to-end latency (broker timestamp to scored)", "s",
                          _q("histogram_quantile(0.5, sum by (le) (rate(monitor_processing_seconds_bucket"
@@ -81,6 +83,11 @@ def overview() -> Any:
     d = d.with_panel(_ts("Encoder time per batch by modality (p90)", "s",
                          _q("histogram_quantile(0.9, sum by (le, modality) (rate(monitor_scorer_seconds_bucket"
                             "[$__rate_interval])))", "{{modality}}"), w=8))
+    return d
+
+
+def _kafka(d: Any) -> Any:
+    """Consumer lag, freshness per lane, media shedding, work in progress and re-reads."""
     d = d.with_row(db.Row("Kafka"))
     d = d.with_panel(_ts("Consumer lag by topic", "short",
                          _q("sum by (topic) (monitor_consumer_lag_messages)", "{{topic}}"),
@@ -112,6 +119,11 @@ def overview() -> Any:
                          desc="Records fetched but never delivered to a stage (a restart's recovery race) are "
                               "re-read; a partition waiting for one holds its windows / detection / delivery. "
                               "Held for minutes or give-ups: read the worker log."))
+    return d
+
+
+def _sources(d: Any) -> Any:
+    """The connectors' output, freshness and reconnects."""
     d = d.with_row(db.Row("Sources (monitor ingest)"))
     d = d.with_panel(_ts("Posts published by source", "reqps",
                          _q("sum by (source) (rate(monitor_source_posts_total[$__rate_interval]))", "{{source}}"),
@@ -125,6 +137,11 @@ def overview() -> Any:
                          _q("sum by (source) (increase(monitor_source_rate_limited_total[$__rate_interval]))",
                             "{{source}} rate-limited", "C"),
                          desc="Now minus the creation time of the last published post; reconnects and 429s."))
+    return d
+
+
+def _windows_and_alerts(d: Any) -> Any:
+    """Late/duplicate events, window closing, alert deliveries, workers and models."""
     d = d.with_row(db.Row("Windows and alerts"))
     d = d.with_panel(_ts("Late and duplicate events", "reqps",
                          _q("sum(rate(monitor_late_events_total[$__rate_interval]))", "late"),
@@ -141,6 +158,19 @@ def overview() -> Any:
                      .with_target(_q('sum(up{job="sentiment-monitor"})', instant=True)))
     d = d.with_panel(table.Panel().title("Models in use").datasource(DS).span(18).height(4).show_header(True)
                      .with_target(_q("monitor_model_info", instant=True)))
+    return d
+
+
+def overview() -> Any:
+    d = (db.Dashboard("Sentiment monitor — service overview").uid("sentiment-monitor-overview")
+         .tags(["sentiment-monitor"]).refresh("30s").time("now-1h", "now").timezone("utc").editable())
+    for v in _variables()[:1]:
+        d = d.with_variable(v)
+    d = _throughput(d)
+    d = _latency_and_batching(d)
+    d = _kafka(d)
+    d = _sources(d)
+    d = _windows_and_alerts(d)
     return d
 
 

@@ -183,19 +183,29 @@ def vader_reports(dev: dict[str, list[Example]]) -> dict[str, dict[str, Any]] | 
     return out
 
 
-def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None, data_dir: Path | None = None,
-               device: str | None = None, base_dir: Path | None = None) -> dict[str, Any]:
-    from tqdm.auto import tqdm
+@dataclass
+class _Tokenized:
+    """Train and dev sets as token ids and labels (train: also lengths, for bucketing, and class weights)."""
 
-    cfg = cfg or TrainConfig()
-    seed_all(cfg.seed)
-    dev_ = resolve_device(device)
-    t0 = time.time()
+    train_tok: dict[str, list[list[int]]]
+    train_lab: dict[str, list[int]]
+    train_len: dict[str, list[int]]
+    class_w: dict[str, list[float]] | None
+    dev_tok: dict[str, list[list[int]]]
+    dev_lab: dict[str, np.ndarray]
+
+
+def _load_data(cfg: TrainConfig, data_dir: Path | None
+               ) -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
     train, dev = load_splits(data_dir, seed=cfg.carve_seed, use_emotion=cfg.use_emotion)
     if cfg.limit:
         train = {k: v[: cfg.limit] for k, v in train.items()}
         dev = {k: v[: cfg.limit] for k, v in dev.items()}
-    encoder, tokenizer = load_base(base_dir)
+    return train, dev
+
+
+def _build_net(encoder: Any, cfg: TrainConfig, dev_: torch.device) -> tuple[SentimentNet, TextModelConfig]:
+    """The encoder with its trainable parameters set (LoRA deltas + LayerNorms, or every weight) and a 3-class head."""
     mcfg = TextModelConfig(lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                            max_length=cfg.max_length, mode="full" if cfg.full else "lora", normalise=cfg.normalise,
                            frozen=["encoder.embeddings.word_embeddings.weight"]
@@ -210,29 +220,87 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
             if "lora_" in name or "LayerNorm" in name:
                 p.requires_grad = True
     net = SentimentNet(encoder, encoder.config.hidden_size, len(LABELS)).to(dev_)
-    n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    norm = normaliser(cfg.normalise)
+    return net, mcfg
 
+
+def _tokenize_sets(cfg: TrainConfig, tokenizer: Any, train: dict[str, list[Example]],
+                   dev: dict[str, list[Example]]) -> _Tokenized:
+    norm = normaliser(cfg.normalise)
     train_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in train.items()}
     train_lab = {d: [e.label for e in exs] for d, exs in train.items()}
     train_len = {d: [len(t) for t in toks] for d, toks in train_tok.items()}
     class_w = class_weights(train_lab, cfg.class_balance_domains) if cfg.class_balance else None
     dev_tok = {d: tokenize(tokenizer, [norm(e.text) for e in exs], cfg.max_length) for d, exs in dev.items()}
     dev_lab = {d: np.array([e.label for e in exs]) for d, exs in dev.items()}
-    mix = {"social": cfg.mix_social, "fin_tweets": cfg.mix_fin_tweets, "fin_news": cfg.mix_fin_news}
-    epoch_size = min(cfg.epoch_size, sum(len(v) for v in train.values()) * 4) if cfg.limit else cfg.epoch_size
+    return _Tokenized(train_tok, train_lab, train_len, class_w, dev_tok, dev_lab)
 
+
+def _total_steps(cfg: TrainConfig, epoch_size: int, mix: dict[str, float]) -> int:
+    """Optimiser steps of the whole run (with buckets each pool of 50 batches may end ragged)."""
+    n_picks = sum(round(epoch_size * m / sum(mix.values())) for m in mix.values())
+    span = cfg.batch_size * 50 if cfg.bucket else n_picks
+    steps_per_epoch = sum(math.ceil(min(span, n_picks - s) / cfg.batch_size) for s in range(0, n_picks, span))
+    return steps_per_epoch * cfg.epochs
+
+
+def _optimiser(net: SentimentNet, cfg: TrainConfig, total: int
+               ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (the head at its own learning rate) with linear warm-up and linear decay to 0 over `total` steps."""
     head_params = list(net.head.parameters())
     body_params = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
                             weight_decay=cfg.weight_decay)
-    n_picks = sum(round(epoch_size * m / sum(mix.values())) for m in mix.values())
-    span = cfg.batch_size * 50 if cfg.bucket else n_picks  # with buckets each pool of 50 batches may end ragged
-    steps_per_epoch = sum(math.ceil(min(span, n_picks - s) / cfg.batch_size) for s in range(0, n_picks, span))
-    total = steps_per_epoch * cfg.epochs
     warm = max(1, int(total * cfg.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm)))
+    return opt, sched
+
+
+def _epoch_batches(cfg: TrainConfig, data: _Tokenized, mix: dict[str, float], epoch_size: int,
+                   rng: np.random.Generator) -> list[list[tuple[str, int]]]:
+    picks = epoch_indices({d: len(v) for d, v in data.train_tok.items()}, mix, epoch_size, rng)
+    if cfg.bucket:
+        return length_buckets(picks, data.train_len, cfg.batch_size, rng)
+    return [picks[s:s + cfg.batch_size] for s in range(0, len(picks), cfg.batch_size)]
+
+
+def _train_step(net: SentimentNet, chunk: list[tuple[str, int]], data: _Tokenized, loss_fn: nn.Module,
+                opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR, dev_: torch.device) -> float:
+    """One optimiser step on one batch; returns the batch's loss."""
+    ids, mask = collate([data.train_tok[d][i] for d, i in chunk], dev_)
+    y = torch.tensor([data.train_lab[d][i] for d, i in chunk], device=dev_)
+    with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=dev_.type == "cuda"):
+        logits = net(ids, mask)
+    per = loss_fn(logits.float(), y)
+    if data.class_w is not None:
+        wts = torch.tensor([data.class_w[d][data.train_lab[d][i]] for d, i in chunk], device=dev_)
+        loss = (per * wts).sum() / wts.sum()
+    else:
+        loss = per.mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
+def _dev_reports(net: SentimentNet, data: _Tokenized, dev_: torch.device) -> dict[str, dict[str, Any]]:
+    reports = {}
+    for d in data.dev_tok:
+        lg = predict_logits(net, data.dev_tok[d], dev_)
+        reports[d] = classification_report(data.dev_lab[d], lg.argmax(1), LABELS, softmax(lg))
+    return reports
+
+
+def _train_epochs(net: SentimentNet, cfg: TrainConfig, data: _Tokenized, dev_: torch.device, epoch_size: int,
+                  mix: dict[str, float]) -> tuple[list[dict[str, Any]], tuple[float, int, dict[str, torch.Tensor]]]:
+    """Every epoch: train, then score the dev sets; returns the history and the best epoch (score, number, weights)
+    by `selection_score`."""
+    from tqdm.auto import tqdm
+
+    total = _total_steps(cfg, epoch_size, mix)
+    opt, sched = _optimiser(net, cfg, total)
     rng = np.random.default_rng(cfg.seed)
     loss_fn = nn.CrossEntropyLoss(reduction="none", label_smoothing=cfg.label_smoothing)
     history: list[dict[str, Any]] = []
@@ -240,35 +308,14 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     bar = tqdm(total=total, desc=f"train text on {dev_.type}", unit="step", dynamic_ncols=True)
     for epoch in range(cfg.epochs):
         net.train()
-        picks = epoch_indices({d: len(v) for d, v in train_tok.items()}, mix, epoch_size, rng)
-        if cfg.bucket:
-            batches = length_buckets(picks, train_len, cfg.batch_size, rng)
-        else:
-            batches = [picks[s:s + cfg.batch_size] for s in range(0, len(picks), cfg.batch_size)]
+        batches = _epoch_batches(cfg, data, mix, epoch_size, rng)
         run_loss = 0.0
         for s, chunk in enumerate(batches):
-            ids, mask = collate([train_tok[d][i] for d, i in chunk], dev_)
-            y = torch.tensor([train_lab[d][i] for d, i in chunk], device=dev_)
-            with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=dev_.type == "cuda"):
-                logits = net(ids, mask)
-            per = loss_fn(logits.float(), y)
-            if class_w is not None:
-                wts = torch.tensor([class_w[d][train_lab[d][i]] for d, i in chunk], device=dev_)
-                loss = (per * wts).sum() / wts.sum()
-            else:
-                loss = per.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            run_loss = 0.98 * run_loss + 0.02 * loss.item() if s else loss.item()
+            loss = _train_step(net, chunk, data, loss_fn, opt, sched, dev_)
+            run_loss = 0.98 * run_loss + 0.02 * loss if s else loss
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{run_loss:.3f}")
-        reports = {}
-        for d in dev_tok:
-            lg = predict_logits(net, dev_tok[d], dev_)
-            reports[d] = classification_report(dev_lab[d], lg.argmax(1), LABELS, softmax(lg))
+        reports = _dev_reports(net, data, dev_)
         score = selection_score(reports)
         history.append({"epoch": epoch + 1, "selection_score": score,
                         **{d: {k: r[k] for k in ("accuracy", "macro_recall", "macro_f1")} for d, r in reports.items()}})
@@ -279,17 +326,48 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
             best = (score, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()})
     bar.close()
     assert best is not None
-    net.load_state_dict(best[2])
+    return history, best
 
-    # temperature on the concatenated dev logits of the selected epoch
-    all_lg = {d: predict_logits(net, dev_tok[d], dev_) for d in dev_tok}
-    temp = fit_temperature(np.concatenate(list(all_lg.values())), np.concatenate(list(dev_lab.values())))
-    final = {d: classification_report(dev_lab[d], lg.argmax(1), LABELS, softmax(lg / temp))
+
+def _calibrate(net: SentimentNet, data: _Tokenized, dev_: torch.device
+               ) -> tuple[float, dict[str, dict[str, Any]]]:
+    """Temperature on the concatenated dev logits of the selected epoch, and the calibrated dev reports."""
+    all_lg = {d: predict_logits(net, data.dev_tok[d], dev_) for d in data.dev_tok}
+    temp = fit_temperature(np.concatenate(list(all_lg.values())), np.concatenate(list(data.dev_lab.values())))
+    final = {d: classification_report(data.dev_lab[d], lg.argmax(1), LABELS, softmax(lg / temp))
              for d, lg in all_lg.items()}
-    mcfg.temperature = temp
+    return temp, final
+
+
+def _model_version(cfg: TrainConfig, epoch: int) -> str:
     kind = "full" if cfg.full else f"lora-r{cfg.lora_r}"
-    mcfg.version = f"minilm-{kind}{'-cb' if cfg.class_balance else ''}{'-n' + cfg.normalise if cfg.normalise else ''}" \
-                   f"-s{cfg.seed}-e{best[1]}"
+    return f"minilm-{kind}{'-cb' if cfg.class_balance else ''}{'-n' + cfg.normalise if cfg.normalise else ''}" \
+           f"-s{cfg.seed}-e{epoch}"
+
+
+def _device_name(dev_: torch.device) -> str:
+    return str(dev_) + (f" ({torch.cuda.get_device_name()})" if dev_.type == "cuda" else f" ({platform.processor() or platform.machine()})")
+
+
+def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None, data_dir: Path | None = None,
+               device: str | None = None, base_dir: Path | None = None) -> dict[str, Any]:
+    cfg = cfg or TrainConfig()
+    seed_all(cfg.seed)
+    dev_ = resolve_device(device)
+    t0 = time.time()
+    train, dev = _load_data(cfg, data_dir)
+    encoder, tokenizer = load_base(base_dir)
+    net, mcfg = _build_net(encoder, cfg, dev_)
+    n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    data = _tokenize_sets(cfg, tokenizer, train, dev)
+    mix = {"social": cfg.mix_social, "fin_tweets": cfg.mix_fin_tweets, "fin_news": cfg.mix_fin_news}
+    epoch_size = min(cfg.epoch_size, sum(len(v) for v in train.values()) * 4) if cfg.limit else cfg.epoch_size
+
+    history, best = _train_epochs(net, cfg, data, dev_, epoch_size, mix)
+    net.load_state_dict(best[2])
+    temp, final = _calibrate(net, data, dev_)
+    mcfg.temperature = temp
+    mcfg.version = _model_version(cfg, best[1])
     save_artefact(net.cpu(), mcfg, out_dir)
     vader = vader_reports(dev)
     summary = {
@@ -300,7 +378,7 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
         "train_sizes": {d: len(v) for d, v in train.items()},
         "dev_sizes": {d: len(v) for d, v in dev.items()},
         "train_config": asdict(cfg),
-        "device": str(dev_) + (f" ({torch.cuda.get_device_name()})" if dev_.type == "cuda" else f" ({platform.processor() or platform.machine()})"),
+        "device": _device_name(dev_),
         "seconds": round(time.time() - t0, 1),
         "history": history,
         "dev": final,

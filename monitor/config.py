@@ -1,18 +1,50 @@
-"""One frozen settings object, built once (CLI) from defaults < YAML file < MONITOR_* env < explicit overrides."""
+"""One frozen settings object in sections, built once (CLI) from defaults < YAML file < MONITOR_* env < explicit
+overrides.
+
+`Settings` holds one model per section (`kafka`, `windows`, `detect`, `media`, `sources`, `alerts`, `ui`, `worker`,
+`testing`); every field lives in exactly one section and its name is unique across sections, so each setting has two
+equivalent spellings everywhere:
+
+    settings.windows.window_s           settings.window_s                  (read)
+    windows: {window_s: 300}            window_s: 300                      (YAML file)
+    MONITOR_WINDOWS__WINDOW_S=300       MONITOR_WINDOW_S=300               (environment; JSON for lists and maps)
+    Settings.load(windows={...})        Settings.load(window_s=300)        (overrides; also Settings(...))
+    s.replace(window_s=300)             s.model_copy(update={"window_s": 300})
+
+The environment is parsed by pydantic-settings (`EnvSettingsSource`: the `MONITOR_` prefix, the `__` delimiter, JSON
+for complex values). Layers merge section by section and field by field; a field's value (a list, a keyword map)
+is replaced whole by a later layer, never merged with it. Within one layer the sectioned spelling wins over the flat
+one (`MONITOR_WINDOWS__WINDOW_S` over `MONITOR_WINDOW_S`); a YAML file or an override that names a setting both ways
+is an error."""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from monitor.detect.controls import TopicOverride
 
 MiB = 1024 * 1024
+
+
+def _positive(v: int | None) -> int | None:
+    if v is not None and v <= 0:
+        raise ValueError("must be > 0")
+    return v
 
 
 class Limits(BaseModel):
@@ -25,10 +57,12 @@ class Limits(BaseModel):
     max_id_chars: int = Field(256, description="Longest post id.")
 
 
-class Settings(BaseModel):
-    """Every setting of the worker, demo and tools. Env: MONITOR_<NAME> (JSON for lists/dicts)."""
-
+class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """The broker, the topics the worker reads and writes, consumer/producer behaviour and security."""
 
     bootstrap_servers: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port.")
@@ -44,6 +78,11 @@ class Settings(BaseModel):
         "sentiment.windows", description="Closed tumbling and hopping window statistics per monitored topic.")
     topic_alerts: str = Field(
         "alerts", description="Durable record of every alert state change (firing / resolved).")
+    # compacted; written by `monitor silence`, read by every worker
+    topic_silences: str = Field(
+        "alert.silences", description=(
+            "Compacted topic of silences (`monitor silence add|expire|list`); every worker reads it "
+            "all."))
     partitions: int = Field(
         4, description="Partitions of the topics the worker creates; the maximum parallelism (workers).")
     replication_factor: int = Field(
@@ -52,40 +91,43 @@ class Settings(BaseModel):
         10.0, description="Consumer group session timeout: how long a dead worker keeps its partitions.")
     commit_interval_s: float = Field(
         1.0, description="Offset commit interval (at-least-once; windows are idempotent by post id).")
-    batch_size: int = Field(64, description="Maximum posts per scoring micro-batch.")
-    batch_max_wait_s: float = Field(0.25, description="Longest wait to fill a micro-batch.")
-    ingest_batch_size: int = Field(
-        512, description="Maximum raw messages read and published per ingest batch (Kafka I/O batch).")
-    media_lane_capacity: int = Field(
-        16, description="Media posts the media lane holds (queued + encoding); beyond it media are shed.")
-    media_lane_max_mb: float = Field(
-        64.0, description="Raw media-post bytes (MiB) the media lane holds (queued + encoding); beyond it media are "
-        "shed (one post is always admitted into an empty lane). Bounds the worker's memory, not only the count.")
-    media_max_wait_s: float = Field(
-        10.0, description=(
-            "A media post queued longer than this is shed (scored on its text, media_shed: true)."))
-    media_batch_size: int = Field(4, description="Media posts encoded per media-lane batch.")
-    text_cache_entries: int = Field(50_000, description="Entries of the duplicate-text cache (0: off).")
-    text_cache_mb: int = Field(
-        16, description="Bytes (MiB) of normalised text the duplicate-text cache may hold.")
-    max_hashtag_topics: int = Field(
-        200, description="Hashtags that are topics at a time (top by volume); the rest count under _hashtags.")
-    max_cashtag_topics: int = Field(
-        1000, description="Cashtags that are topics at a time (top by volume; monitored_topics always are); the "
-        "rest count under _cashtags. 0: unbounded.")
-    max_explicit_topics: int = Field(
-        500, description="A post's own explicit topics that are topics at a time (top by volume); the rest count "
-        "under _topics. 0: unbounded.")
-    detect_idle_evict_s: float = Field(
-        30 * 86400, description="A topic's detector state (its learnt baseline) is forgotten after this long without "
-        "a window, in event time (bounded state: topics that fell out of the topic budgets). 0: never.")
-    monitored_topics: list[str] = Field(
-        default_factory=list, description="Topics (tickers, hashtags, names) that are always monitored, never "
-        "folded by the budgets above.")
-    webhook_give_up_s: float = Field(
-        3600.0, description=(
-            "A webhook still failing this long after an alert's first attempt gives up: the alert goes "
-            "to the dead-letter topic (reason alert_delivery_failed). 0: retry forever."))
+    single_record_batches: bool = Field(
+        True, description=(
+            "One record per produced batch. Needed on the embedded Tansu broker, which reports a "
+            "partition's end offset as the last batch's base offset + 1: table recovery and readers "
+            "then stop before the last records of a multi-record batch (state lost after a restart). "
+            "Set false on Apache Kafka (deploy/)."))
+    batched_outputs: bool = Field(
+        True, description=(
+            "Stage outputs (scored posts, by-topic records and ticks, DLQ, windows) go through a dedicated "
+            "producer with normal batching, flushed before every offset commit; Faust's own producer (table "
+            "changelogs, alerts) keeps `single_record_batches`. Only matters with `single_record_batches` (the "
+            "embedded broker): 2.1-2.7x the vader bench there. The restart race once seen with it on (a pending "
+            "alert skipped) was Faust's fetch loop across a seek (monitor/faust_compat/patches.py, fix 3)."))
+    # Kafka security, passed through to Faust/aiokafka and kafka-python (not testable on the embedded broker)
+    # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL.")
+    # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
+    sasl_mechanism: str | None = Field(None, description="PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="SASL user.")
+    sasl_password: str | None = Field(default=None, repr=False, description="SASL password (never logged).")
+    ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
+    ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
+    ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
+
+    _partitions = field_validator("partitions")(_positive)
+
+    @field_validator("security_protocol")
+    @classmethod
+    def _protocol(cls, v: str) -> str:
+        if v not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError("security_protocol must be PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL")
+        return v
+
+
+class WindowsSettings(_Section):
+    """Event-time windows, the watermark, and how stalled or silent partitions are handled."""
+
     window_s: int = Field(60, description="Tumbling window (bucket) size in seconds of event time.")
     hop_size_s: int | None = Field(
         None, description="Hopping window size (a multiple of hop_step_s). Default: 5 steps.")
@@ -101,64 +143,30 @@ class Settings(BaseModel):
         15.0, description="A raw partition with records the ingest stage has not finished and no progress this long "
         "(the stage idle) is re-read from its next unfinished offset (recovers records Faust dropped while a "
         "restart's recovery was finishing).")
-    lag_interval_s: float = Field(5.0, description="How often the consumer lag per partition is measured.")
-    catch_all_topic: str = Field(
-        "_all", description="Monitored topic every post also counts in (empty string: none).")
-    keywords: dict[str, list[str]] = Field(
-        default_factory=dict, description=(
-            "Monitored keyword topics: {topic: [word | 're:regex', ...]} (cashtags and hashtags are "
-            "automatic)."))
-    # auto | text | vader
-    scorer: str = Field(
-        "auto", description="auto (fine-tuned text model, VADER if it cannot load) | text | vader.")
-    text_model_dir: str | None = Field(
-        None, description=(
-            "Directory of a trained text model artefact (default: the one shipped in the package)."))
-    media_encoders: bool = Field(
-        True, description="Score image and audio posts with the media encoders (OCR, faces, speech, prosody).")
-    device: str | None = Field(
-        None, description="Torch device for the encoders (default: cuda when available, else cpu).")
-    text_backend: Literal["auto", "torch", "int8"] = Field(
-        "auto", description=(
-            "Text model backend: auto (int8 dynamic quantisation on CPU, fp16 torch on a GPU), torch "
-            "(fp32 on CPU), int8."))
-    single_record_batches: bool = Field(
-        True, description=(
-            "One record per produced batch. Needed on the embedded Tansu broker, which reports a "
-            "partition's end offset as the last batch's base offset + 1: table recovery and readers "
-            "then stop before the last records of a multi-record batch (state lost after a restart). "
-            "Set false on Apache Kafka (deploy/)."))
-    batched_outputs: bool = Field(
-        True, description=(
-            "Stage outputs (scored posts, by-topic records and ticks, DLQ, windows) go through a dedicated "
-            "producer with normal batching, flushed before every offset commit; Faust's own producer (table "
-            "changelogs, alerts) keeps `single_record_batches`. Only matters with `single_record_batches` (the "
-            "embedded broker): 2.1-2.7x the vader bench there. The restart race once seen with it on (a pending "
-            "alert skipped) was Faust's fetch loop across a seek (monitor/faust_compat/patches.py, fix 3)."))
-    # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
-    malloc_arena_max: int = Field(
-        2, description=(
-            "glibc malloc arenas in the worker (0 = glibc default, 8 x cores): 2 measured ~0.5 GB less "
-            "RSS in a 12-minute soak; MALLOC_ARENA_MAX in the environment wins."))
-    # return freed heap to the OS this often (0 = never); see monitor/memory.py
-    malloc_trim_interval_s: float = Field(
-        60.0, description=(
-            "Seconds between malloc_trim(0) calls in the worker (0 = never): returns freed heap pages "
-            "to the OS so RSS follows the live heap (monitor/memory.py)."))
-    metrics_port: int = Field(9108, description="Port of /metrics, /healthz and /readyz.")
-    metrics_host: str = Field(
-        "127.0.0.1", description="Address the metrics server binds (0.0.0.0 in containers).")
-    # Faust data directory; default <app_id>-data in the working directory
-    state_dir: str | None = Field(
-        None, description=(
-            "Faust data directory (table metadata; default: <app_id>-data in the working directory)."))
-    allow_remote_media: bool = Field(
-        False, description="Fetch media given by uri (off: such media are dead-lettered).")
-    remote_media_allowlist: list[str] = Field(
-        default_factory=list, description="Hosts media may be fetched from when allow_remote_media is on.")
-    remote_media_allow_private: bool = Field(
-        False, description="Allow fetching from private / loopback addresses (tests only; SSRF guard).")
-    limits: Limits = Field(default_factory=Limits, description="Input limits (see the limits.* rows).")
+
+    _sizes = field_validator("window_s", "hop_size_s", "hop_step_s")(_positive)
+
+    @model_validator(mode="after")
+    def _hops(self) -> WindowsSettings:
+        # hop settings follow window_s unless set: MONITOR_WINDOW_S=3600 alone must never fail
+        if self.hop_step_s is None:
+            object.__setattr__(self, "hop_step_s", self.window_s)
+        if self.hop_size_s is None:
+            object.__setattr__(self, "hop_size_s", 5 * int(self.hop_step_s or self.window_s))
+        assert self.hop_step_s is not None and self.hop_size_s is not None
+        if self.hop_step_s % self.window_s or self.hop_size_s % self.hop_step_s:
+            raise ValueError(
+                f"hop_step_s ({self.hop_step_s}) must be a multiple of window_s ({self.window_s}) and hop_size_s "
+                f"({self.hop_size_s}) a multiple of hop_step_s; leave both unset to derive them from window_s")
+        return self
+
+
+class DetectSettings(_Section):
+    """The negative-rate and volume detectors, per-topic overrides, alert hysteresis and cooldowns."""
+
+    detect_idle_evict_s: float = Field(
+        30 * 86400, description="A topic's detector state (its learnt baseline) is forgotten after this long without "
+        "a window, in event time (bounded state: topics that fell out of the topic budgets). 0: never.")
     detect_warmup_windows: int = Field(
         30, description="Warm-up in windows, used when detect_warmup_s is not set (30 windows of window_s).")
     detect_warmup_s: float | None = Field(
@@ -197,23 +205,6 @@ class Settings(BaseModel):
         default_factory=dict, description=(
             "Per topic: {sensitivity (multiplies detect_p_threshold), min_posts, min_ratio, mute: "
             "[{start: HH:MM, end: HH:MM, days: [mon..sun]}] (UTC; no new incident fires)}."))
-    # compacted; written by `monitor silence`, read by every worker
-    topic_silences: str = Field(
-        "alert.silences", description=(
-            "Compacted topic of silences (`monitor silence add|expire|list`); every worker reads it "
-            "all."))
-    # alerts link to <base>/<signal>.md
-    runbook_base_url: str = Field(
-        "docs/runbooks", description=(
-            "Alerts carry runbook_url = <base>/<signal>.md (docs/runbooks in this repository)."))
-    # + ?var-topic=&from=&to=
-    ui_base_url: str = Field(
-        "http://127.0.0.1:8090", description=(
-            "External base URL of `monitor ui`: alerts carry incident_url = <base>/incidents/<fingerprint>, also "
-            "their Alertmanager generatorURL (empty: no incident link, generatorURL = dashboardURL)."))
-    dashboard_url: str = Field(
-        "http://localhost:3000/d/sentiment-monitor-topics/topics", description=(
-            "Alerts carry dashboardURL = this + ?var-topic=<topic>&from=&to= around the incident."))
     alert_resolve_windows: int = Field(
         3, description="Consecutive normal windows before an alert resolves (hysteresis).")
     alert_cooldown_s: int = Field(
@@ -227,43 +218,6 @@ class Settings(BaseModel):
     volume_min_count: int = Field(5, description="Minimum posts of a firing volume block.")
     volume_p_threshold: float | None = Field(
         None, description="Scale-adjusted p threshold of the volume test (default: from the false-alarm budget).")
-    # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
-    webhooks: list[dict[str, Any]] = Field(
-        default_factory=list, repr=False, description=(  # secrets and secret URLs: never in a repr or a log
-            "Webhook targets: [{name, url, secret, timeout_s, format: alertmanager | slack | raw}]."))
-    # Kafka security, passed through to Faust/aiokafka and kafka-python (not testable on the embedded broker)
-    # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-    security_protocol: str = Field("PLAINTEXT", description="PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL.")
-    # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
-    sasl_mechanism: str | None = Field(None, description="PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512.")
-    sasl_username: str | None = Field(None, description="SASL user.")
-    sasl_password: str | None = Field(default=None, repr=False, description="SASL password (never logged).")
-    ssl_cafile: str | None = Field(None, description="CA bundle for SSL.")
-    ssl_certfile: str | None = Field(None, description="Client certificate for SSL.")
-    ssl_keyfile: str | None = Field(None, description="Client key for SSL.")
-    # fault injection for the reliability suite only: the scorer raises on any text containing this marker
-    fault_scorer_marker: str | None = Field(
-        None, description=(
-            "Fault injection for the reliability suite: the scorer raises on texts containing it."))
-    fault_drop_raw_marker: str | None = Field(
-        None, description="Fault injection for the reliability suite: the first raw record containing it is "
-        "dropped before the ingest stage and never acknowledged, like a record Faust drops while a restart's "
-        "recovery finishes.")
-    fault_drop_bytopic_key: str | None = Field(
-        None, description="Fault injection for the reliability suite: the first by-topic record of this topic is "
-        "dropped before the aggregation stage and never acknowledged.")
-
-    fault_produce_marker: str | None = Field(
-        None, description="Fault injection for the reliability suite: a connector's record containing it is never "
-        "sent and its delivery fails, as when the broker does not acknowledge it after its retries.")
-
-    fault_produce_fail_topic: str | None = Field(
-        None, description="Fault injection for the reliability suite: the worker's first two records to this topic "
-        "are refused (their delivery fails, nothing reaches the broker), as a broker refusing a produce would.")
-
-    fault_drop_ordered_stage: Literal["detect", "deliver"] | None = Field(
-        None, description="Fault injection for the reliability suite: the first record the detection (windows) or "
-        "delivery (alerts) stage receives is dropped before it and never acknowledged.")
 
     @field_validator("detect_scales")
     @classmethod
@@ -279,45 +233,47 @@ class Settings(BaseModel):
             raise ValueError("detect_scales_s: a non-empty list of durations in seconds > 0")
         return sorted(set(v))
 
-    @field_validator("window_s", "hop_size_s", "hop_step_s", "partitions", "batch_size")
-    @classmethod
-    def _positive(cls, v: int | None) -> int | None:
-        if v is not None and v <= 0:
-            raise ValueError("must be > 0")
-        return v
 
-    @field_validator("security_protocol")
-    @classmethod
-    def _protocol(cls, v: str) -> str:
-        if v not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-            raise ValueError("security_protocol must be PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL")
-        return v
+class MediaSettings(_Section):
+    """Scoring: the scorer and text model, micro-batches, the duplicate-text cache, the media lane and encoders,
+    and remote media fetching."""
 
-    def kafka_python_kwargs(self) -> dict[str, Any]:
-        """Security settings for kafka-python clients (admin, producer, consumer)."""
-        kw: dict[str, Any] = {"security_protocol": self.security_protocol}
-        if self.security_protocol.startswith("SASL"):
-            kw.update(sasl_mechanism=self.sasl_mechanism or "PLAIN", sasl_plain_username=self.sasl_username,
-                      sasl_plain_password=self.sasl_password)
-        if self.security_protocol.endswith("SSL"):
-            kw.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile, ssl_keyfile=self.ssl_keyfile)
-        return kw
+    # auto | text | vader
+    scorer: str = Field(
+        "auto", description="auto (fine-tuned text model, VADER if it cannot load) | text | vader.")
+    text_model_dir: str | None = Field(
+        None, description=(
+            "Directory of a trained text model artefact (default: the one shipped in the package)."))
+    text_backend: Literal["auto", "torch", "int8"] = Field(
+        "auto", description=(
+            "Text model backend: auto (int8 dynamic quantisation on CPU, fp16 torch on a GPU), torch "
+            "(fp32 on CPU), int8."))
+    device: str | None = Field(
+        None, description="Torch device for the encoders (default: cuda when available, else cpu).")
+    batch_size: int = Field(64, description="Maximum posts per scoring micro-batch.")
+    batch_max_wait_s: float = Field(0.25, description="Longest wait to fill a micro-batch.")
+    text_cache_entries: int = Field(50_000, description="Entries of the duplicate-text cache (0: off).")
+    text_cache_mb: int = Field(
+        16, description="Bytes (MiB) of normalised text the duplicate-text cache may hold.")
+    media_encoders: bool = Field(
+        True, description="Score image and audio posts with the media encoders (OCR, faces, speech, prosody).")
+    media_lane_capacity: int = Field(
+        16, description="Media posts the media lane holds (queued + encoding); beyond it media are shed.")
+    media_lane_max_mb: float = Field(
+        64.0, description="Raw media-post bytes (MiB) the media lane holds (queued + encoding); beyond it media are "
+        "shed (one post is always admitted into an empty lane). Bounds the worker's memory, not only the count.")
+    media_max_wait_s: float = Field(
+        10.0, description=(
+            "A media post queued longer than this is shed (scored on its text, media_shed: true)."))
+    media_batch_size: int = Field(4, description="Media posts encoded per media-lane batch.")
+    allow_remote_media: bool = Field(
+        False, description="Fetch media given by uri (off: such media are dead-lettered).")
+    remote_media_allowlist: list[str] = Field(
+        default_factory=list, description="Hosts media may be fetched from when allow_remote_media is on.")
+    remote_media_allow_private: bool = Field(
+        False, description="Allow fetching from private / loopback addresses (tests only; SSRF guard).")
 
-    def aiokafka_kwargs(self) -> dict[str, Any]:
-        """Security settings for aiokafka clients (the outputs producer, the topic followers)."""
-        return {"security_protocol": self.security_protocol, "sasl_mechanism": self.sasl_mechanism or "PLAIN",
-                "sasl_plain_username": self.sasl_username, "sasl_plain_password": self.sasl_password,
-                "ssl_context": self.ssl_context()}
-
-    def ssl_context(self) -> Any:
-        import ssl
-
-        if not self.security_protocol.endswith("SSL"):
-            return None
-        ctx = ssl.create_default_context(cafile=self.ssl_cafile)
-        if self.ssl_certfile:
-            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
-        return ctx
+    _batch = field_validator("batch_size")(_positive)
 
     @field_validator("scorer")
     @classmethod
@@ -326,40 +282,336 @@ class Settings(BaseModel):
             raise ValueError("scorer must be auto | text | vader")
         return v
 
-    def model_post_init(self, _ctx: Any) -> None:
-        # hop settings follow window_s unless set: MONITOR_WINDOW_S=3600 alone must never fail
-        if self.hop_step_s is None:
-            object.__setattr__(self, "hop_step_s", self.window_s)
-        if self.hop_size_s is None:
-            object.__setattr__(self, "hop_size_s", 5 * int(self.hop_step_s or self.window_s))
-        if self.hop_step_s % self.window_s or self.hop_size_s % self.hop_step_s:
-            raise ValueError(
-                f"hop_step_s ({self.hop_step_s}) must be a multiple of window_s ({self.window_s}) and hop_size_s "
-                f"({self.hop_size_s}) a multiple of hop_step_s; leave both unset to derive them from window_s")
+
+class SourcesSettings(_Section):
+    """What counts as a topic (keywords, budgets of hashtag / cashtag / explicit topics) and the input limits of a
+    post."""
+
+    catch_all_topic: str = Field(
+        "_all", description="Monitored topic every post also counts in (empty string: none).")
+    keywords: dict[str, list[str]] = Field(
+        default_factory=dict, description=(
+            "Monitored keyword topics: {topic: [word | 're:regex', ...]} (cashtags and hashtags are "
+            "automatic)."))
+    monitored_topics: list[str] = Field(
+        default_factory=list, description="Topics (tickers, hashtags, names) that are always monitored, never "
+        "folded by the budgets above.")
+    max_hashtag_topics: int = Field(
+        200, description="Hashtags that are topics at a time (top by volume); the rest count under _hashtags.")
+    max_cashtag_topics: int = Field(
+        1000, description="Cashtags that are topics at a time (top by volume; monitored_topics always are); the "
+        "rest count under _cashtags. 0: unbounded.")
+    max_explicit_topics: int = Field(
+        500, description="A post's own explicit topics that are topics at a time (top by volume); the rest count "
+        "under _topics. 0: unbounded.")
+    limits: Limits = Field(default_factory=Limits, description="Input limits (see the limits.* rows).")
+
+
+class AlertsSettings(_Section):
+    """Where alerts go (webhooks), how long delivery retries, and the runbook link they carry."""
+
+    # webhook targets: [{url, secret, timeout_s, format: alertmanager|slack|raw, name}]
+    webhooks: list[dict[str, Any]] = Field(
+        default_factory=list, repr=False, description=(  # secrets and secret URLs: never in a repr or a log
+            "Webhook targets: [{name, url, secret, timeout_s, format: alertmanager | slack | raw}]."))
+    webhook_give_up_s: float = Field(
+        3600.0, description=(
+            "A webhook still failing this long after an alert's first attempt gives up: the alert goes "
+            "to the dead-letter topic (reason alert_delivery_failed). 0: retry forever."))
+    # alerts link to <base>/<signal>.md
+    runbook_base_url: str = Field(
+        "docs/runbooks", description=(
+            "Alerts carry runbook_url = <base>/<signal>.md (docs/runbooks in this repository)."))
+
+
+class UiSettings(_Section):
+    """The pages people open from an alert: the incident UI (`monitor ui`) and the Grafana dashboard."""
+
+    # + ?var-topic=&from=&to=
+    ui_base_url: str = Field(
+        "http://127.0.0.1:8090", description=(
+            "External base URL of `monitor ui`: alerts carry incident_url = <base>/incidents/<fingerprint>, also "
+            "their Alertmanager generatorURL (empty: no incident link, generatorURL = dashboardURL)."))
+    dashboard_url: str = Field(
+        "http://localhost:3000/d/sentiment-monitor-topics/topics", description=(
+            "Alerts carry dashboardURL = this + ?var-topic=<topic>&from=&to= around the incident."))
+
+
+class WorkerSettings(_Section):
+    """The worker process: ingest I/O batches, lag measurement, memory, the metrics server and local state."""
+
+    ingest_batch_size: int = Field(
+        512, description="Maximum raw messages read and published per ingest batch (Kafka I/O batch).")
+    lag_interval_s: float = Field(5.0, description="How often the consumer lag per partition is measured.")
+    # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
+    malloc_arena_max: int = Field(
+        2, description=(
+            "glibc malloc arenas in the worker (0 = glibc default, 8 x cores): 2 measured ~0.5 GB less "
+            "RSS in a 12-minute soak; MALLOC_ARENA_MAX in the environment wins."))
+    # return freed heap to the OS this often (0 = never); see monitor/memory.py
+    malloc_trim_interval_s: float = Field(
+        60.0, description=(
+            "Seconds between malloc_trim(0) calls in the worker (0 = never): returns freed heap pages "
+            "to the OS so RSS follows the live heap (monitor/memory.py)."))
+    metrics_port: int = Field(9108, description="Port of /metrics, /healthz and /readyz.")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics server binds (0.0.0.0 in containers).")
+    # Faust data directory; default <app_id>-data in the working directory
+    state_dir: str | None = Field(
+        None, description=(
+            "Faust data directory (table metadata; default: <app_id>-data in the working directory)."))
+
+
+class TestingSettings(_Section):
+    """Fault injection for the reliability suite (tests/reliability) only: never set in production."""
+
+    __test__ = False  # not a pytest test class
+
+    # fault injection for the reliability suite only: the scorer raises on any text containing this marker
+    fault_scorer_marker: str | None = Field(
+        None, description=(
+            "Fault injection for the reliability suite: the scorer raises on texts containing it."))
+    fault_drop_raw_marker: str | None = Field(
+        None, description="Fault injection for the reliability suite: the first raw record containing it is "
+        "dropped before the ingest stage and never acknowledged, like a record Faust drops while a restart's "
+        "recovery finishes.")
+    fault_drop_bytopic_key: str | None = Field(
+        None, description="Fault injection for the reliability suite: the first by-topic record of this topic is "
+        "dropped before the aggregation stage and never acknowledged.")
+    fault_produce_marker: str | None = Field(
+        None, description="Fault injection for the reliability suite: a connector's record containing it is never "
+        "sent and its delivery fails, as when the broker does not acknowledge it after its retries.")
+    fault_produce_fail_topic: str | None = Field(
+        None, description="Fault injection for the reliability suite: the worker's first two records to this topic "
+        "are refused (their delivery fails, nothing reaches the broker), as a broker refusing a produce would.")
+    fault_drop_ordered_stage: Literal["detect", "deliver"] | None = Field(
+        None, description="Fault injection for the reliability suite: the first record the detection (windows) or "
+        "delivery (alerts) stage receives is dropped before it and never acknowledged.")
+
+
+# section name -> model, in the order of Settings' fields and docs/configuration.md
+SECTIONS: dict[str, type[_Section]] = {
+    "kafka": KafkaSettings, "windows": WindowsSettings, "detect": DetectSettings, "media": MediaSettings,
+    "sources": SourcesSettings, "alerts": AlertsSettings, "ui": UiSettings, "worker": WorkerSettings,
+    "testing": TestingSettings}
+
+
+def _owners() -> dict[str, str]:
+    owner: dict[str, str] = {}
+    for section, model in SECTIONS.items():
+        for name in model.model_fields:
+            if name in owner or name in SECTIONS:
+                raise TypeError(f"setting {name!r} of section {section!r} is not unique: flat names would be ambiguous")
+            owner[name] = section
+    return owner
+
+
+# flat setting name -> the section that owns it (every flat name is unique)
+FLAT_FIELDS: dict[str, str] = _owners()
+
+
+def _section_dict(section: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, BaseModel):  # a section object: the fields it was given (derived ones are re-derived)
+        return value.model_dump(exclude_unset=True)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"section {section!r} must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def nest(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat names to sections: {"window_s": 300, "kafka": {...}} -> {"windows": {"window_s": 300}, "kafka": {...}}.
+    Unknown keys stay where they are (validation names them); a setting given both ways is an error."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS:
+            out[key] = {**out.get(key, {}), **_section_dict(key, value)}
+    for key, value in data.items():
+        section = FLAT_FIELDS.get(key)
+        if section is None:
+            if key not in SECTIONS:
+                out[key] = value
+            continue
+        if key in out.setdefault(section, {}):
+            raise ValueError(f"setting {key!r} given twice: as {key} and as {section}.{key}")
+        out[section][key] = value
+    return out
+
+
+def _model_field(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    field = model.model_fields.get(name)
+    ann = field.annotation if field else None
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def merge(model: type[BaseModel], base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`update` over `base`: models (sections, limits) merge field by field; any other value (a list, a keyword
+    map) is replaced whole."""
+    out = dict(base)
+    for key, value in update.items():
+        sub = _model_field(model, key)
+        if sub is not None and isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
+            out[key] = merge(sub, out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Env(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (`Settings.load(env=...)`), not os.environ
+    (`_load_env_vars` is the hook its own dotenv source overrides)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._env = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._env)
+        return {k.lower(): v for k, v in self._env.items()}
+
+
+class _FlatEnv(_Env):
+    """MONITOR_<NAME> for every setting of every section (the spelling before sections): {section: {name: value}}."""
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for section, model in SECTIONS.items():
+            for name, field in model.model_fields.items():
+                value, _key, is_complex = self.get_field_value(field, name)
+                if value is None:
+                    continue
+                try:
+                    out.setdefault(section, {})[name] = self.prepare_field_value(name, field, value, is_complex)
+                except ValueError as e:
+                    raise SettingsError(f"MONITOR_{name.upper()}: not a valid value for {section}.{name} ({e})") from e
+        return out
+
+
+class _Yaml(PydanticBaseSettingsSource):
+    """A YAML file, flat or by section (or both for different settings)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: str | Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads the whole file
+
+    def __call__(self) -> dict[str, Any]:
+        if not self.path:
+            return {}
+        loaded = yaml.safe_load(Path(self.path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{self.path}: config must be a mapping")
+        return nest(loaded)
+
+
+def _doc(section: type[_Section]) -> str:
+    return " ".join((section.__doc__ or "").split())
+
+
+class Settings(BaseSettings):
+    """Every setting of the worker, demo and tools, in sections (see the module docstring for the two spellings).
+
+    `Settings(...)` is the defaults plus its arguments; `Settings.load()` adds the YAML file and the environment."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="MONITOR_", env_nested_delimiter="__",
+                                      case_sensitive=False)
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings, description=_doc(KafkaSettings))
+    windows: WindowsSettings = Field(default_factory=WindowsSettings, description=_doc(WindowsSettings))
+    detect: DetectSettings = Field(default_factory=DetectSettings, description=_doc(DetectSettings))
+    media: MediaSettings = Field(default_factory=MediaSettings, description=_doc(MediaSettings))
+    sources: SourcesSettings = Field(default_factory=SourcesSettings, description=_doc(SourcesSettings))
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings, description=_doc(AlertsSettings))
+    ui: UiSettings = Field(default_factory=UiSettings, description=_doc(UiSettings))
+    worker: WorkerSettings = Field(default_factory=WorkerSettings, description=_doc(WorkerSettings))
+    testing: TestingSettings = Field(default_factory=TestingSettings, description=_doc(TestingSettings))
+
+    if TYPE_CHECKING:  # the flat names (settings.window_s): properties added below, one per setting
+        def __getattr__(self, name: str) -> Any: ...
 
     @classmethod
-    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        data: dict[str, Any] = {}
-        path = path or os.environ.get("MONITOR_CONFIG")
-        if path:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: config must be a mapping")
-            data.update(loaded)
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Settings(...) never reads the process environment (tests and tools build it from arguments);
+        # Settings.load layers the file and the environment itself, in a fixed and visible order
+        return (init_settings,)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        return nest(data) if isinstance(data, Mapping) else data
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None,
+             **overrides: Any) -> Settings:
+        """defaults < YAML file (`path`, else MONITOR_CONFIG) < environment (`env`, default os.environ; flat
+        MONITOR_<NAME> < MONITOR_<SECTION>__<NAME>) < `overrides` (flat or by section; None means not given)."""
         env = os.environ if env is None else env
-        for name, field in cls.model_fields.items():
-            raw = env.get(f"MONITOR_{name.upper()}")
-            if raw is None:
-                continue
-            ann = field.annotation
-            if ann in (int, float, str, str | None):
-                data[name] = raw
-            elif ann is bool:
-                data[name] = raw.lower() in ("1", "true", "yes", "on")
-            else:
-                try:
-                    data[name] = json.loads(raw)
-                except ValueError:  # a bare word for a Literal field (MONITOR_TEXT_BACKEND=int8): pydantic checks it
-                    data[name] = raw
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        layers = (
+            _Yaml(cls, path or env.get("MONITOR_CONFIG"))(),
+            _FlatEnv(cls, env)(),
+            _Env(cls, env)(),  # MONITOR_<SECTION>__<NAME> and MONITOR_<SECTION> (a JSON object)
+            nest({k: v for k, v in overrides.items() if v is not None}),
+        )
+        data: dict[str, Any] = {}
+        for layer in layers:
+            data = merge(cls, data, layer)
         return cls(**data)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
+        """pydantic's model_copy (no validation), with flat names or sections in `update` going into the section
+        that owns them. Prefer `replace`, which validates."""
+        if not update:
+            return super().model_copy(deep=deep)
+        sections: dict[str, Any] = {}
+        for key, value in nest(update).items():
+            if key not in SECTIONS:
+                raise ValueError(f"unknown setting {key!r}")
+            current: _Section = getattr(self, key)
+            sections[key] = value if isinstance(value, _Section) else current.model_copy(update=value, deep=deep)
+        return super().model_copy(update=sections, deep=deep)
+
+    def replace(self, **updates: Any) -> Settings:
+        """A validated copy with `updates` (flat names or sections); derived values (hop_* from window_s) are
+        derived again unless they were set."""
+        return type(self).model_validate(merge(type(self), self.model_dump(exclude_unset=True), nest(updates)))
+
+    def kafka_python_kwargs(self) -> dict[str, Any]:
+        """Security settings for kafka-python clients (admin, producer, consumer)."""
+        k = self.kafka
+        kw: dict[str, Any] = {"security_protocol": k.security_protocol}
+        if k.security_protocol.startswith("SASL"):
+            kw.update(sasl_mechanism=k.sasl_mechanism or "PLAIN", sasl_plain_username=k.sasl_username,
+                      sasl_plain_password=k.sasl_password)
+        if k.security_protocol.endswith("SSL"):
+            kw.update(ssl_cafile=k.ssl_cafile, ssl_certfile=k.ssl_certfile, ssl_keyfile=k.ssl_keyfile)
+        return kw
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        """Security settings for aiokafka clients (the outputs producer, the topic followers)."""
+        k = self.kafka
+        return {"security_protocol": k.security_protocol, "sasl_mechanism": k.sasl_mechanism or "PLAIN",
+                "sasl_plain_username": k.sasl_username, "sasl_plain_password": k.sasl_password,
+                "ssl_context": self.ssl_context()}
+
+    def ssl_context(self) -> Any:
+        import ssl
+
+        k = self.kafka
+        if not k.security_protocol.endswith("SSL"):
+            return None
+        ctx = ssl.create_default_context(cafile=k.ssl_cafile)
+        if k.ssl_certfile:
+            ctx.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+        return ctx
+
+
+for _name, _section in FLAT_FIELDS.items():  # settings.window_s == settings.windows.window_s
+    setattr(Settings, _name, property(attrgetter(f"{_section}.{_name}"),
+                                      doc=f"{_section}.{_name}: {SECTIONS[_section].model_fields[_name].description}"))
+del _name, _section

@@ -54,3 +54,56 @@ def account(produced_ids: Iterable[str], scored: list[dict[str, Any]], dlq: list
         "windows": len(got), "double_counted": double, "missed_in_windows": missed,
         "conflicting_window_emissions": conflicting,
         "short_windows": short[:20]}  # where posts were missed: got None = the window was never emitted
+
+
+def account_ids(ids: Iterable[str], scored: list[dict[str, Any]], dlq: list[dict[str, Any]]) -> dict[str, Any]:
+    """`monitor verify --ids`: exactly these posts (whatever else is on the topics): each one scored (with its
+    label), dead-lettered (with the reason) or lost, and its deliveries on posts.scored. The window checks need
+    every post of a topic, so they are not made here (`windows_checked: false`)."""
+    wanted = list(dict.fromkeys(ids))
+    want = set(wanted)
+    deliveries: dict[str, int] = {}
+    label: dict[str, str] = {}
+    for r in scored:
+        pid = r.get("id")
+        if pid in want:
+            deliveries[pid] = deliveries.get(pid, 0) + 1
+            label.setdefault(pid, str(r.get("label")))
+    reason = {r["post_id"]: str(r.get("reason")) for r in dlq
+              if r.get("post_id") in want and r.get("reason") != "alert_delivery_failed"}
+    posts = []
+    for pid in wanted:
+        if pid in label:
+            posts.append({"id": pid, "status": "scored", "label": label[pid], "deliveries": deliveries[pid]})
+        elif pid in reason:
+            posts.append({"id": pid, "status": "dead_lettered", "reason": reason[pid], "deliveries": 0})
+        else:
+            posts.append({"id": pid, "status": "lost", "deliveries": 0})
+    lost = [p["id"] for p in posts if p["status"] == "lost"]
+    return {"produced": len(wanted), "scored": len(label), "dead_lettered": sum(p["status"] == "dead_lettered"
+                                                                               for p in posts),
+            "lost": len(lost), "lost_ids": lost[:50], "duplicate_deliveries": sum(max(0, n - 1)
+                                                                                  for n in deliveries.values()),
+            "windows_checked": False, "posts": posts}
+
+
+def report_text(rep: dict[str, Any]) -> str:
+    """The human form of `account` / `account_ids`."""
+    from monitor.inspect import when
+
+    out = [f"produced {rep['produced']}, scored {rep['scored']}, dead-lettered {rep['dead_lettered']}, lost "
+           f"{rep['lost']}, duplicate deliveries {rep['duplicate_deliveries']}"]
+    if rep.get("windows_checked", True):
+        out.append(f"windows {rep['windows']}: double-counted {rep['double_counted']}, missed "
+                   f"{rep['missed_in_windows']}, conflicting emissions {rep['conflicting_window_emissions']}")
+        out += [f"  short window {w['topic']} from {when(w['start_ms'])} UTC: expected {w['expected']}, got {w['got']}"
+                for w in rep.get("short_windows", [])]
+    else:
+        out.append("windows: not checked (--ids names some posts; the window counts need all of them)")
+        out += [f"  {p['id']}: {p['status']}" + (f" ({p.get('label') or p.get('reason')})"
+                                                  if p["status"] != "lost" else "")
+                + (f", delivered {p['deliveries']} times" if p["deliveries"] > 1 else "")
+                for p in rep.get("posts", [])[:200]]
+    if rep["lost_ids"]:
+        out.append("lost ids: " + ", ".join(rep["lost_ids"]) + (" …" if rep["lost"] > len(rep["lost_ids"]) else ""))
+    return "\n".join(out)

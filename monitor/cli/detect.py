@@ -177,8 +177,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
+    import time
+
     from monitor.config import Settings
     from monitor.detect import silences
+    from monitor.inspect import span, when
 
     s = Settings.load(args.config, bootstrap_servers=args.bootstrap_servers)
     if args.what == "add":
@@ -189,7 +192,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
             return 2
         rec = silences.silence_record(args.topic, duration, args.comment, args.by or getpass.getuser())
         silences.write(s, args.topic, rec)
-        print(json.dumps(rec) if args.json else f"silenced {args.topic} until {rec['until_ms']} ms "
+        print(json.dumps(rec) if args.json else f"silenced {args.topic} until {when(rec['until_ms'])} UTC "
                                                  f"({args.duration}): {args.comment}")
     elif args.what == "expire":
         silences.write(s, args.topic, {"topic": args.topic, "expired": True})
@@ -199,6 +202,10 @@ def cmd_silence(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(cur))
         else:
+            if not cur:
+                print("no silences in force", file=sys.stderr)
             for topic, rec in sorted(cur.items()):
-                print(f"{topic:<20} until {rec['until_ms']}  by {rec.get('created_by', '')}: {rec.get('comment', '')}")
+                left = span(rec["until_ms"] / 1000 - time.time())
+                print(f"{topic:<20} until {when(rec['until_ms'])} UTC ({left} left)  by {rec.get('created_by', '')}: "
+                      f"{rec.get('comment', '')}")
     return 0

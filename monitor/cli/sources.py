@@ -8,10 +8,14 @@ import hashlib
 import json
 import logging
 import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 from monitor.cli.stream import _common, settings_from
 from monitor.cli.ui import add_token_options, resolve_token
+from monitor.config import Settings
+from monitor.inspect import BrokerUnreachable
 
 # what makes two connector instances different (secrets, limits and timing do not): the default checkpoint is
 # .state/<source>-<hash of these>.json, so two instances of a source never share (and corrupt) one resume file
@@ -61,11 +65,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--max-posts", type=int, default=0, help="stop after publishing this many (0 = never)")
         p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
         p.add_argument("--metrics-port", type=int, default=0, help="serve monitor_source_* metrics here (0 = off)")
-        p.add_argument("--loglevel", default="info")
+        p.add_argument("--loglevel", default="warning",
+                       help="log level (debug, info, warning, error); kafka-python logs warnings only unless --debug")
         p.set_defaults(func=cmd_ingest)
 
     b = srcs.add_parser("bluesky", help="Bluesky Jetstream WebSocket (app.bsky.feed.post creates)")
-    b.add_argument("--url", default="wss://jetstream2.us-east.bsky.network/subscribe")
+    b.add_argument("--url", default="wss://jetstream2.us-east.bsky.network/subscribe", help="Jetstream endpoint")
     common(b)
     m = srcs.add_parser("mastodon", help="Mastodon streaming API (server-sent events) of one server")
     m.add_argument("--base", required=True, help="server, e.g. https://mastodon.social")
@@ -74,7 +79,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_token_options(m, "access token (some servers require one for streaming)", "MONITOR_MASTODON_TOKEN")
     common(m)
     r = srcs.add_parser("reddit", help="Reddit listings of chosen subreddits, polled")
-    r.add_argument("--base", default="https://www.reddit.com")
+    r.add_argument("--base", default="https://www.reddit.com", help="Reddit server")
     r.add_argument("--subreddits", required=True, help="e.g. wallstreetbets+stocks")
     r.add_argument("--comments", action="store_true", help="also poll new comments")
     r.add_argument("--interval", type=float, default=30.0, help="seconds between polls")
@@ -87,10 +92,59 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--interval", type=float, default=300.0, help="seconds between polls")
     common(f)
     h = srcs.add_parser("http", help="HTTP endpoint POST /ingest (JSON post, array or JSON lines)")
-    h.add_argument("--host", default="127.0.0.1")
-    h.add_argument("--port", type=int, default=8088)
+    h.add_argument("--host", default="127.0.0.1", help="bind address (anything but loopback needs a token)")
+    h.add_argument("--port", type=int, default=8088, help="listen port")
     add_token_options(h, "bearer token (required to bind a non-loopback address)", "MONITOR_INGEST_TOKEN")
     common(h)
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """--loglevel for the connector (default warning); kafka-python's loggers at WARNING unless --debug."""
+    level = getattr(logging, str(args.loglevel).upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "debug", False):
+        logging.getLogger("kafka").setLevel(max(level, logging.WARNING))
+
+
+def start_summary(args: argparse.Namespace, settings: Settings, checkpoint: Path) -> str:
+    """The one line a connector prints when it starts."""
+    what = {"bluesky": lambda: args.url, "mastodon": lambda: args.base, "reddit": lambda: f"r/{args.subreddits}",
+            "rss": lambda: f"{len(args.feed)} feed(s)", "http": lambda: f"http://{args.host}:{args.port}/ingest"}
+    filters = ", ".join(f"{k} {getattr(args, k)}" for k in FILTER_PARAMS if getattr(args, k, ""))
+    return (f"monitor ingest {args.source}: {what[args.source]()} -> {settings.topic_raw} on "
+            f"{settings.bootstrap_servers}" + (f" ({filters})" if filters else "")
+            + f"; checkpoint {checkpoint}")
+
+
+async def connect_publisher(settings: Settings, stop: asyncio.Event, name: str, max_delay_s: float = 30.0) -> Any:
+    """The connector's producer, once the broker answers: while it does not, one warning per attempt and a
+    backoff (1 s, 2 s, 4 s ... up to max_delay_s) instead of kafka-python's 30 s wait and traceback. None when
+    `stop` is set first."""
+    from kafka.errors import KafkaError
+
+    from monitor.inspect import broker_reachable
+    from monitor.sources import runtime
+
+    log = logging.getLogger("monitor.sources")
+    real = runtime.Publisher.__module__ == "monitor.sources.runtime"  # a stand-in (tests) needs no broker
+    delay, attempt = 1.0, 0
+    while not stop.is_set():
+        attempt += 1
+        why = await asyncio.to_thread(broker_reachable, settings.bootstrap_servers) if real else None
+        if why is None:
+            try:
+                return await asyncio.to_thread(runtime.Publisher, settings)
+            except KafkaError as exc:
+                why = f"{type(exc).__name__}: {exc}"
+        log.warning("%s: Kafka broker %s unreachable (%s), attempt %d; retrying in %.0f s%s", name,
+                    settings.bootstrap_servers, why, attempt, delay,
+                    " (start one with `monitor broker`, or pass --bootstrap-servers)" if attempt == 1 else "")
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            pass
+        delay = min(max_delay_s, delay * 2)
+    return None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -99,8 +153,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from monitor.sources.common import Checkpoint, Filter
     from monitor.sources.runtime import SourceRun
 
-    logging.basicConfig(level=getattr(logging, args.loglevel.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args)
     token = resolve_token(args) if args.source in ("mastodon", "http") else None
     settings = settings_from(args)
     checkpoint = default_checkpoint(args)
@@ -115,15 +168,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         serve(metrics.registry, settings.metrics_host, args.metrics_port, lambda: {"ready": True})
 
+    print(start_summary(args, settings, checkpoint), file=sys.stderr, flush=True)
+
     async def main() -> None:
-        run = SourceRun(args.source, settings, Checkpoint(checkpoint),
-                        Filter(_csv(args.keywords), _csv(args.cashtags), _csv(args.accounts)), metrics,
-                        max_posts=args.max_posts)
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, run.stop.set)
+            loop.add_signal_handler(sig, stop.set)
         if args.duration:
-            loop.call_later(args.duration, run.stop.set)
+            loop.call_later(args.duration, stop.set)
+        publisher = await connect_publisher(settings, stop, args.source)
+        if publisher is None:
+            raise BrokerUnreachable(settings.bootstrap_servers, "stopped before it answered")
+        run = SourceRun(args.source, settings, Checkpoint(checkpoint),
+                        Filter(_csv(args.keywords), _csv(args.cashtags), _csv(args.accounts)), metrics,
+                        max_posts=args.max_posts, stop=stop, publisher=publisher)
         try:
             if args.source == "bluesky":
                 await adapters.run_bluesky(run, args.url)

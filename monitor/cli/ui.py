@@ -19,6 +19,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--port", type=int, default=8090)
     add_token_options(u, "access token (?token= once, then a cookie)", "MONITOR_UI_TOKEN")
     u.add_argument("--store", default=":memory:", help="SQLite file of the bounded store (default: in memory)")
+    u.add_argument("--runbooks", type=Path, default=None,
+                   help="folder of the runbooks served at /runbooks/<name> (alerts whose runbook_url is relative "
+                        "link there; default: docs/runbooks of this checkout)")
     u.set_defaults(func=cmd_ui)
 
 
@@ -52,6 +55,7 @@ def resolve_token(args: argparse.Namespace) -> str | None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    from monitor.ui.runbooks import DEFAULT_DIR
     from monitor.ui.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -64,7 +68,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         print(f"monitor ui on http://{args.host}:{args.port}/", flush=True)
-        await serve(settings, args.host, args.port, token, args.store, stop)
+        await serve(settings, args.host, args.port, token, args.store, stop, args.runbooks or DEFAULT_DIR)
 
     asyncio.run(main())
     return 0

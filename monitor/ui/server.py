@@ -1,5 +1,5 @@
-"""`monitor ui` HTTP server (aiohttp): `/` live topic table, `/incidents/<fingerprint>`, `/api/topics`, static
-files. Strict CSP and no-sniff headers on every response. Bound to 127.0.0.1 unless configured; any other bind
+"""`monitor ui` HTTP server (aiohttp): `/` live topic table, `/incidents` (index, `?topic=` filter),
+`/incidents/<fingerprint>`, `/runbooks/<name>` (docs/runbooks), `/api/topics`, `/api/alerts`, static files. Strict CSP and no-sniff headers on every response. Bound to 127.0.0.1 unless configured; any other bind
 requires a token, given once as `?token=` (answered with a redirect to the same URL without it, setting an HttpOnly,
 SameSite=Strict cookie, Secure over TLS) or as a bearer header. The access log shows paths only, never a query
 string (where a token would be)."""
@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from monitor.ui import pages
+from monitor.ui import pages, runbooks
 from monitor.ui.store import Store
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -40,7 +40,8 @@ def make_runner(app: web.Application) -> web.AppRunner:
     return web.AppRunner(app, access_log_class=PathAccessLogger)
 
 
-def build_app(store: Store, token: str | None = None) -> web.Application:
+def build_app(store: Store, token: str | None = None,
+              runbooks_dir: Path | None = runbooks.DEFAULT_DIR) -> web.Application:
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if token and not request.path.startswith("/static/"):
@@ -60,28 +61,49 @@ def build_app(store: Store, token: str | None = None) -> web.Application:
         return _html(await asyncio.to_thread(lambda: pages.index_page(store.topics(), store.alerts(20))))
 
     async def api_topics(_: web.Request) -> web.Response:
-        return web.json_response(await asyncio.to_thread(lambda: [pages.topic_row(t) for t in store.topics()]))
+        return web.json_response(await asyncio.to_thread(lambda: pages.topic_rows(store.topics())))
 
-    def incident_html(fingerprint: str) -> tuple[str, int]:
-        inc = store.incident(fingerprint)
-        if inc is None:
-            return pages.not_found(f"no incident {fingerprint}"), 404
-        lo = inc["starts_ms"] - 60 * 60_000
-        hi = (inc["ends_ms"] or int(time.time() * 1000)) + 30 * 60_000
-        windows = store.windows_between(inc["topic"], lo, hi)
-        end = inc["ends_ms"] or hi
-        posts = store.negative_posts(inc["topic"], inc["starts_ms"], end)
-        return pages.incident_page(inc, windows, posts), 200
+    async def api_alerts(_: web.Request) -> web.Response:
+        return web.json_response(await asyncio.to_thread(lambda: [pages.alert_row(a) for a in store.alerts(20)]))
+
+    async def incidents(request: web.Request) -> web.Response:
+        topic = request.query.get("topic") or None
+        return _html(await asyncio.to_thread(
+            lambda: pages.incidents_page(store.incidents(topic), store.incident_topics(), topic)))
 
     async def incident(request: web.Request) -> web.Response:
-        return _html(*await asyncio.to_thread(incident_html, request.match_info["fingerprint"]))
+        return _html(*await asyncio.to_thread(incident_html, store, request.match_info["fingerprint"]))
+
+    async def runbook(request: web.Request) -> web.Response:
+        path = runbooks.find(runbooks_dir, request.match_info["name"])
+        if path is None:
+            known = ", ".join(runbooks.names(runbooks_dir)) or "none"
+            return _html(pages.not_found(f"no runbook {request.match_info['name']} (known: {known})"), 404)
+        return _html(await asyncio.to_thread(runbooks.page, path))
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/", index)
     app.router.add_get("/api/topics", api_topics)
+    app.router.add_get("/api/alerts", api_alerts)
+    app.router.add_get("/incidents", incidents)
     app.router.add_get("/incidents/{fingerprint}", incident)
+    app.router.add_get("/runbooks/{name}", runbook)
     app.router.add_static("/static/", STATIC)
     return app
+
+
+def incident_html(store: Store, fingerprint: str, now_ms: int | None = None) -> tuple[str, int]:
+    """The incident page with the topic's windows from an hour before it started to half an hour after it ended (or
+    now) and its most negative posts; 404 when the store does not hold it."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    inc = store.incident(fingerprint)
+    if inc is None:
+        return pages.not_found(f"no incident {fingerprint}"), 404
+    lo = inc["starts_ms"] - 60 * 60_000
+    hi = (inc["ends_ms"] or now_ms) + 30 * 60_000
+    windows = store.windows_between(inc["topic"], lo, hi)
+    posts = store.negative_posts(inc["topic"], inc["starts_ms"], inc["ends_ms"] or hi)
+    return pages.incident_page(inc, windows, posts, now_ms), 200
 
 
 def _login_redirect(request: web.Request, token: str) -> web.Response:
@@ -107,7 +129,7 @@ def _html(body: str, status: int = 200) -> web.Response:
 
 
 async def serve(settings: Any, host: str, port: int, token: str | None, store_path: str = ":memory:",
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, runbooks_dir: Path | None = runbooks.DEFAULT_DIR) -> None:
     from monitor.sources.http_ingest import is_loopback
     from monitor.ui.follower import follow
 
@@ -115,7 +137,7 @@ async def serve(settings: Any, host: str, port: int, token: str | None, store_pa
         raise ValueError(f"binding {host} (not loopback) needs --token: incident pages show post texts")
     store = Store(store_path)
     task = asyncio.create_task(follow(settings, store))
-    runner = make_runner(build_app(store, token))
+    runner = make_runner(build_app(store, token, runbooks_dir))
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:

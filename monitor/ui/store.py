@@ -38,6 +38,14 @@ def _ms(iso: Any) -> int:
 Row = tuple[str, tuple[Any, ...]]
 
 
+def _incident(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One incident from its alert records by status ("firing", "resolved")."""
+    first = rows.get("firing") or next(iter(rows.values()))
+    return {"firing": rows.get("firing"), "resolved": rows.get("resolved"), "topic": first["topic"],
+            "signal": first.get("signal", "negative_rate"), "starts_ms": _ms(first["startsAt"]),
+            "ends_ms": _ms(rows["resolved"]["endsAt"]) if rows.get("resolved") else None}
+
+
 def _window_row(w: dict[str, Any]) -> Row | None:
     if w.get("kind") != "tumbling":
         return None
@@ -133,12 +141,7 @@ class Store:
         with self.lock:
             rows = {r[0]: json.loads(r[1]) for r in self.db.execute(
                 "SELECT status, rec FROM alerts WHERE fingerprint=?", (fingerprint,))}
-        if not rows:
-            return None
-        first = rows.get("firing") or next(iter(rows.values()))
-        return {"firing": rows.get("firing"), "resolved": rows.get("resolved"), "topic": first["topic"],
-                "signal": first.get("signal", "negative_rate"), "starts_ms": _ms(first["startsAt"]),
-                "ends_ms": _ms(rows["resolved"]["endsAt"]) if rows.get("resolved") else None}
+        return _incident(rows) if rows else None
 
     def windows_between(self, topic: str, lo_ms: int, hi_ms: int) -> list[dict[str, Any]]:
         with self.lock:
@@ -162,6 +165,23 @@ class Store:
                 elif len(out) < limit:
                     out[key] = {**p, "count": 1}
         return list(out.values())
+
+    def incidents(self, topic: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """Every incident in the store (of one topic if given): firing ones first, then resolved, newest first
+        within each; each as `incident()` returns it plus its fingerprint."""
+        query = "SELECT fingerprint, status, rec FROM alerts" + (" WHERE topic=?" if topic is not None else "")
+        with self.lock:
+            rows = self.db.execute(query, (topic,) if topic is not None else ()).fetchall()
+        grouped: dict[str, dict[str, Any]] = {}
+        for fp, status, rec in rows:
+            grouped.setdefault(fp, {})[status] = json.loads(rec)
+        out = [{"fingerprint": fp, **_incident(recs)} for fp, recs in grouped.items()]
+        out.sort(key=lambda i: (i["resolved"] is not None, -i["starts_ms"], i["fingerprint"]))
+        return out[:limit]
+
+    def incident_topics(self) -> list[str]:
+        with self.lock:
+            return [r[0] for r in self.db.execute("SELECT DISTINCT topic FROM alerts ORDER BY topic")]
 
     def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
         with self.lock:

@@ -112,3 +112,64 @@ def test_embedded_broker_cannot_trim():
         assert c.beginning_offsets([tp])[tp] == 0  # retention trimmed nothing either
     finally:
         b.stop()
+
+
+@pytest.mark.slow
+def test_a_new_user_runs_up_and_follows_an_incident(tmp_path):
+    """#31 "done when": `monitor up` with a local RSS feed and the HTTP source; a realistic recall story posted to
+    the HTTP source raises an incident; `monitor alerts list` prints it; in headless Chromium the live page lists the
+    firing topic first and the incident page shows peak, duration, an axis, top posts and a working runbook link."""
+    from .test_ui_browser import browse, check_incident_page, realistic_stream
+
+    fake = FakeSources()
+    http_port, ui_port, metrics_port = free_port(), free_port(), free_port()
+    (tmp_path / "sources.yaml").write_text(
+        f"sources:\n  - type: rss\n    feed: [{fake.base}/feed.xml]\n    interval: 30\n"
+        f"  - type: http\n    port: {http_port}\nsettings:\n  detect_warmup_windows: 5\n")
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "up", "--sources", str(tmp_path / "sources.yaml"),
+                             "--ui-port", str(ui_port), "--metrics-port", str(metrics_port), "--scorer", "vader",
+                             "--log-dir", str(tmp_path / "logs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            cwd=tmp_path)
+    base = f"http://127.0.0.1:{ui_port}"
+    try:
+        head = ""
+        while "Ctrl-C" not in head:
+            line = proc.stdout.readline().decode()
+            assert line, "monitor up exited early:\n" + head
+            head += line
+        bootstrap = re.search(r"broker (\S+)", head).group(1)
+        assert wait_until(lambda: _get(f"http://127.0.0.1:{http_port}/healthz") == 200, 60), "http source not up"
+        posts = [json.loads(v) for _, v in realistic_stream()]
+        for k in range(0, len(posts), 500):
+            req = urllib.request.Request(f"http://127.0.0.1:{http_port}/ingest", method="POST",
+                                         data=json.dumps(posts[k:k + 500]).encode(),
+                                         headers={"Content-Type": "application/json"})
+            assert urllib.request.urlopen(req, timeout=60).status == 202  # noqa: S310
+
+        def listed() -> list[dict] | None:
+            res = subprocess.run([sys.executable, "-m", "monitor.cli", "alerts", "list", "--json",
+                                  "--bootstrap-servers", bootstrap], capture_output=True, text=True, timeout=60)
+            rows = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+            got = {(r["topic"], r["status"]) for r in rows}
+            return rows if {("ACME", "resolved"), ("NOVA", "firing")} <= got else None
+
+        rows = wait_until(listed, 240, interval=3.0)
+        assert rows, f"`monitor alerts list` never showed the incidents (logs: {tmp_path / 'logs'})"
+        acme = next(r for r in rows if (r["topic"], r["status"]) == ("ACME", "resolved"))
+        assert acme["incident_url"].startswith(base + "/incidents/")
+
+        def live_ready() -> str | None:
+            dom = browse(f"{base}/")
+            return dom if 'data-refreshed="' in dom and ">NOVA<" in dom else None
+
+        dom = wait_until(live_ready, 90, interval=3.0)
+        assert dom, f"live page never showed NOVA (logs: {tmp_path / 'logs'})"
+        table = dom.split('<table id="topics"', 1)[1].split("</table>", 1)[0]
+        assert re.findall(r'<th scope="row">([^<]+)</th>', table)[0] == "NOVA"  # the firing topic first
+        assert wait_until(lambda: "ACME recall" in (urllib.request.urlopen(  # noqa: S310
+            acme["incident_url"], timeout=5).read().decode()), 60)
+        check_incident_page(browse(acme["incident_url"]), base)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 0, rest[-2000:]

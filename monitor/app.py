@@ -216,7 +216,7 @@ def _wire_downstream(app: faust.App, settings: Settings, metrics: Metrics, outbo
 
     @app.task
     async def silences() -> None:
-        from monitor.detect import silences as silences_io
+        from monitor import kafka_silences as silences_io
 
         await silences_io.follow(settings, detect_stage.silences, metrics.silences.set)
 

@@ -179,6 +179,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 def cmd_silence(args: argparse.Namespace) -> int:
     import time
 
+    from monitor import kafka_silences
     from monitor.config import Settings
     from monitor.detect import silences
     from monitor.inspect import span, when
@@ -191,14 +192,14 @@ def cmd_silence(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         rec = silences.silence_record(args.topic, duration, args.comment, args.by or getpass.getuser())
-        silences.write(s, args.topic, rec)
+        kafka_silences.write(s, args.topic, rec)
         print(json.dumps(rec) if args.json else f"silenced {args.topic} until {when(rec['until_ms'])} UTC "
                                                  f"({args.duration}): {args.comment}")
     elif args.what == "expire":
-        silences.write(s, args.topic, {"topic": args.topic, "expired": True})
+        kafka_silences.write(s, args.topic, {"topic": args.topic, "expired": True})
         print(json.dumps({"topic": args.topic, "expired": True}) if args.json else f"silence of {args.topic} expired")
     else:
-        cur = silences.current(s)
+        cur = kafka_silences.current(s)
         if args.json:
             print(json.dumps(cur))
         else:

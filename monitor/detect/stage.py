@@ -23,7 +23,7 @@ class DetectStage:
         self.metrics = metrics
         self.outbox = outbox
         self.table = table
-        self.silences: dict[str, dict[str, Any]] = {}  # kept current by detect.silences.follow
+        self.silences: dict[str, dict[str, Any]] = {}  # kept current by kafka_silences.follow
         cfgs = detector_configs(settings)
         self.rate_cfg, self.life_cfg = cfgs.rate, cfgs.rate_life
         self.volume_cfg, self.volume_life = cfgs.volume, cfgs.volume_life

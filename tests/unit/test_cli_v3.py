@@ -301,11 +301,11 @@ def test_verify_json_is_json_and_text_is_not(monkeypatch, tmp_path, capsys):
 
 
 def test_silence_list_prints_readable_times(monkeypatch, capsys):
-    from monitor.detect import silences
+    from monitor import kafka_silences
 
     _fake_topics(monkeypatch, {})
     until = int(time.time() * 1000) + 2 * 3600_000 - 90_000
-    monkeypatch.setattr(silences, "current", lambda s: {"SPK": {"until_ms": until, "created_by": "ops",
+    monkeypatch.setattr(kafka_silences, "current", lambda s: {"SPK": {"until_ms": until, "created_by": "ops",
                                                                 "comment": "recall"}})
     assert main(["silence", "list"]) == 0
     out = capsys.readouterr().out

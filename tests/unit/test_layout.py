@@ -77,3 +77,13 @@ def test_faust_private_access_lives_in_faust_compat_only():
     outside = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
                if "faust_compat" not in p.parts and "SLF001" in p.read_text()]
     assert not outside, f"private Faust/aiokafka access outside monitor/faust_compat: {outside}"
+
+
+@pytest.mark.parametrize("path", modules("detect", "aggregate/windows.py", "aggregate/watermark.py",
+                                         "aggregate/persist.py"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_pure_cores_do_no_kafka_io(path):
+    """The detector package and the window cores are pure: Kafka adapters live next to the others (kafka_io,
+    kafka_follow, kafka_silences), not inside them (monitor/detect/silences.py wrote and followed the topic)."""
+    bad = {m for m in imports(path) if m.split(".")[0] in ("kafka", "aiokafka", "faust")
+           or m.startswith(("monitor.kafka_io", "monitor.kafka_follow", "monitor.kafka_silences"))}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

@@ -94,23 +94,15 @@ class AggregateStage:
 
     async def on_batch(self, events: list[Any]) -> None:
         """The batch, marked in progress (`IngestProgress.begin_batch`): a stage busy on a long batch is never
-        taken for a stalled one (#30.13)."""
-        self.progress.begin_batch(time.monotonic())
-        try:
+        taken for a stalled one (#30.13). A record the fault injection drops is dropped before the stage."""
+        if self.s.fault_drop_bytopic_key and not self.fault_dropped:
+            events = self._fault_drop(events, self.s.fault_drop_bytopic_key)
+        with self.progress.batch(events):  # received: from now on being processed, not missing
             await self._on_batch(events)
-        finally:
-            self.progress.end_batch(time.monotonic())
 
     async def _on_batch(self, events: list[Any]) -> None:
         now = time.monotonic()
         self.progress.last_batch = now
-        if self.s.fault_drop_bytopic_key and not self.fault_dropped:
-            events = self._fault_drop(events, self.s.fault_drop_bytopic_key)
-        by_part: dict[int, list[int]] = {}
-        for e in events:  # received (not dropped on the way): from now on being processed, not missing
-            by_part.setdefault(e.message.partition, []).append(e.message.offset)
-        for part, offsets in by_part.items():
-            self.progress.received(part, offsets, time.monotonic())
         touched: dict[str, dict[str, Any]] = {}
         cap_ms = int(time.time() * 1000) + MAX_FUTURE_MS  # the ingest stage caps the watermark the same way
         before = {p: w.current for p, w in self.wms.items()}

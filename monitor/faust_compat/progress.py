@@ -23,7 +23,11 @@ by the adapter; records finished before it is known wait in `ahead`.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -59,6 +63,21 @@ class IngestProgress:
     def end_batch(self, now: float) -> None:
         self.batches = max(0, self.batches - 1)
         self.last_batch = now
+
+    @contextmanager
+    def batch(self, events: list[Any], clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+        """A stage's batch in progress: `events` (Faust events: .message.partition / .offset) received, and the
+        stage busy until the block ends (a busy stage is never taken for a stalled one, #30.13)."""
+        self.begin_batch(clock())
+        by_part: dict[int, list[int]] = {}
+        for e in events:
+            by_part.setdefault(e.message.partition, []).append(e.message.offset)
+        for part, offsets in by_part.items():
+            self.received(part, offsets, clock())
+        try:
+            yield
+        finally:
+            self.end_batch(clock())
 
     def received(self, partition: int, offsets: list[int], now: float) -> None:
         """The stage took these records (before processing them): until `finished`, they are being processed,

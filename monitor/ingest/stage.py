@@ -93,24 +93,16 @@ class IngestStage:
     # --- the batch ----------------------------------------------------------------------------------------
     async def on_batch(self, events: list[Any]) -> None:
         """The batch, marked in progress (`IngestProgress.begin_batch`): a stage busy on a long batch is never
-        taken for a stalled one (#30.13)."""
-        self.progress.begin_batch(time.monotonic())
-        try:
+        taken for a stalled one (#30.13). A record the fault injection drops is dropped before the stage."""
+        if self.s.fault_drop_raw_marker and not self.fault_dropped:
+            events = self._fault_drop(events, self.s.fault_drop_raw_marker.encode())
+        with self.progress.batch(events):  # received: from now on being processed, not missing
             await self._on_batch(events)
-        finally:
-            self.progress.end_batch(time.monotonic())
 
     async def _on_batch(self, events: list[Any]) -> None:
         """Decode, dead-letter, admit media, score text. Returns once every text output and every media
         admission is done: the caller's acknowledgement of the batch is then safe."""
         self.progress.last_batch = time.monotonic()
-        if self.s.fault_drop_raw_marker and not self.fault_dropped:
-            events = self._fault_drop(events, self.s.fault_drop_raw_marker.encode())
-        by_part: dict[int, list[int]] = {}
-        for e in events:  # received (not dropped on the way): from now on being processed, not missing
-            by_part.setdefault(e.message.partition, []).append(e.message.offset)
-        for part, offsets in by_part.items():
-            self.progress.received(part, offsets, time.monotonic())
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.text_pool, self.load)
         self.metrics.posts_received.inc(len(events))

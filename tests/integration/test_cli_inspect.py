@@ -184,3 +184,43 @@ def test_a_missing_topic_is_one_line_saying_how_to_create_it(stream_settings):
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 1 and len(lines) == 1, res.stderr
     assert "topic no-such-topic does not exist" in lines[0] and "monitor topics create" in lines[0]
+
+
+def test_broker_rss_worker_and_posts_tail_without_the_demo(tmp_path):
+    """#31: a new user's path without the demo — `monitor broker`, `monitor worker`, `monitor ingest rss` on a local
+    feed, then `monitor posts tail` prints the feed's posts, scored."""
+    from .fake_sources import FakeSources
+
+    fake = FakeSources()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    broker = subprocess.Popen([sys.executable, "-m", "monitor.cli", "broker", "--port", "0"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        assert broker.stdout is not None
+        m = re.search(r" on (127\.0\.0\.1:\d+)", broker.stdout.readline())
+        assert m, broker.stderr.read() if broker.poll() is not None else "no address"
+        address = m.group(1)
+        from monitor.broker import free_port
+
+        env = {**env, "MONITOR_BOOTSTRAP_SERVERS": address, "MONITOR_SCORER": "vader",
+               "MONITOR_METRICS_PORT": str(free_port())}
+        procs.append(subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker"], cwd=tmp_path, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w")))  # noqa: SIM115
+        rss = subprocess.run([sys.executable, "-m", "monitor.cli", "ingest", "rss", "--feed", f"{fake.base}/feed.xml",
+                              "--max-posts", "2", "--checkpoint", str(tmp_path / "rss.json")], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert rss.returncode == 0 and "Traceback" not in rss.stderr, rss.stderr[-2000:]
+        tail = subprocess.run([sys.executable, "-m", "monitor.cli", "posts", "tail", "--from-beginning", "--limit",
+                               "2", "--timeout", "120", "--json"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=180)
+        rows = json_lines(tail.stdout)
+        assert tail.returncode == 0 and len(rows) == 2, (tail.stderr[-2000:], (tmp_path / "worker.log").read_text()[-2000:])
+        assert all(r["id"].startswith("rss:127.0.0.1:") and r["label"] in ("negative", "neutral", "positive")
+                   for r in rows), rows
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(60)
+        broker.send_signal(signal.SIGTERM)
+        broker.wait(30)

@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -73,6 +74,8 @@ def topic_key_partitioner(key: bytes | None, all_partitions: list[int], availabl
 
 
 def make_faust_app(settings: Settings) -> faust.App:
+    if settings.state_dir:
+        Path(settings.state_dir).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     return faust.App(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.bootstrap_servers.split(",")],

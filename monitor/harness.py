@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
@@ -58,6 +59,10 @@ class WorkerProcess:
         self.metrics_port = metrics_port or settings.metrics_port
         self.log = log
         env = worker_env(settings, {"MONITOR_METRICS_PORT": str(self.metrics_port), **(env_extra or {})})
+        if not settings.state_dir and "MONITOR_STATE_DIR" not in env:
+            # Faust's data directory: one per app id under the temp dir (a restart of the same app finds it again),
+            # not `<app_id>-data` in whatever directory the tests or the bench were started from
+            env["MONITOR_STATE_DIR"] = str(Path(tempfile.gettempdir()) / "monitor-state" / settings.app_id)
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "worker", "--loglevel", loglevel],
                                      env=env, stdout=out, stderr=subprocess.STDOUT,

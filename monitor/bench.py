@@ -69,11 +69,16 @@ def raw_text_throughput(settings: Settings, values: list[bytes]) -> dict[str, An
     text = getattr(scorer, "text", scorer)
     out: dict[str, Any] = {"text_per_s": speed(text.predict_proba)}
     if text.name == "minilm":
-        from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel, resolve_device
+        from monitor.score.text_model import (
+            DEFAULT_ARTEFACT,
+            INT8_BACKEND,
+            TextSentimentModel,
+            resolve_device,
+        )
 
         art = settings.text_model_dir or DEFAULT_ARTEFACT
         out["text_backend"] = ("torch-fp16" if resolve_device(settings.device).type == "cuda" else
-                               "int8-dynamic" if settings.text_backend in ("auto", "int8") else "torch-fp32")
+                               INT8_BACKEND if settings.text_backend in ("auto", "int8") else "torch-fp32")
         fp32 = TextSentimentModel(art, device=settings.device, batch_size=settings.batch_size, backend="torch")
         out["text_torch_fp32_per_s"] = speed(fp32.predict_proba)
         out["text_speedup_vs_torch_fp32"] = round(out["text_per_s"] / out["text_torch_fp32_per_s"], 2)

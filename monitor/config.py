@@ -246,7 +246,7 @@ class MediaSettings(_Section):
             "Directory of a trained text model artefact (default: the one shipped in the package)."))
     text_backend: Literal["auto", "torch", "int8"] = Field(
         "auto", description=(
-            "Text model backend: auto (int8 dynamic quantisation on CPU, fp16 torch on a GPU), torch "
+            "Text model backend: auto (int8 per token x per channel on CPU, fp16 torch on a GPU), torch "
             "(fp32 on CPU), int8."))
     device: str | None = Field(
         None, description="Torch device for the encoders (default: cuda when available, else cpu).")

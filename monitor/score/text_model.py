@@ -19,7 +19,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,35 +215,20 @@ def load_merged(artefact_dir: Path, base_dir: Path | None = None) -> tuple[Senti
     return net, tokenizer, cfg
 
 
-# Encoder layers whose feed-forward output projection stays fp32 in the int8 backend. Its input (the GELU output,
-# 1 536 wide) has the largest activation outliers, and one int8 scale per row of a batch loses them; keeping
-# layers 0-2 fp32 was picked on the dev texts by agreement with the fp32 model's labels (label-free: 94.3-95.6 %
-# -> 95.5-97.0 %), at ~2x fp32 speed instead of ~2.2x (README "Performance", `monitor eval text-backends`).
-FP32_FFN_OUTPUT_LAYERS = (0, 1, 2)
+INT8_BACKEND = "int8-rowwise"
+# token-length bucket: texts are padded to the next multiple (tweets: ~8 padding tokens on average)
+LENGTH_BUCKET = 16
 
 
-def int8_layer_names(net: nn.Module) -> list[str]:
-    """The encoder's Linear layers the int8 backend quantises (all but the fp32 feed-forward outputs above)."""
-    keep = {f".layer.{i}.output.dense" for i in FP32_FFN_OUTPUT_LAYERS}  # not "layer.10..." nor attention
-    return [name for name, mod in net.named_modules()
-            if isinstance(mod, nn.Linear) and name.startswith("encoder")
-            and not any(name.endswith(k) for k in keep)]
-
-
-def quantize_int8(net: SentimentNet) -> SentimentNet:
-    """CPU int8 backend: dynamic quantisation (int8 weights per output channel, activations quantised per batch at
-    run time) of the encoder's Linear layers (`int8_layer_names`); embeddings, LayerNorms, the feed-forward output
-    of the first layers and the 3-class head stay fp32. Built from the shipped fp32/fp16 artefact at load (well
-    under a second), so there is nothing to export, cache or download. Accuracy vs fp32 on the text dev sets:
-    `monitor eval text-backends` (README "Known limits")."""
-    import warnings
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    spec = dict.fromkeys(int8_layer_names(net), per_channel_dynamic_qconfig)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice (torchao is the successor)
-        return quantize_dynamic(net, spec, dtype=torch.qint8)  # type: ignore[no-any-return]
+def _bucket_batches(order: list[int], bucket: list[int], batch_size: int) -> Iterator[list[int]]:
+    """Consecutive runs of `order` of at most batch_size indices that share one bucket."""
+    start, n = 0, len(order)
+    while start < n:
+        end = start + 1
+        while end < n and end - start < batch_size and bucket[order[end]] == bucket[order[start]]:
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 class TextSentimentModel:
@@ -260,8 +245,10 @@ class TextSentimentModel:
             self.net.half()
             self.backend = "torch-fp16"
         elif backend in ("auto", "int8"):
-            self.net = quantize_int8(self.net)
-            self.backend = "int8-dynamic"
+            from monitor.score.int8 import quantize_rows
+
+            quantize_rows(self.net)
+            self.backend = INT8_BACKEND
         else:
             self.backend = "torch-fp32"
         self.version = self.cfg.version
@@ -287,26 +274,35 @@ class TextSentimentModel:
                                                   or (d / "weights.safetensors").is_file())
 
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
-        """Uncalibrated logits, shape (n, 3), in input order (float32, CPU)."""
+        """Uncalibrated logits, shape (n, 3), in input order (float32, CPU).
+
+        Texts are tokenised once, then batched within length buckets of `LENGTH_BUCKET` tokens and padded to the
+        bucket's top: a text meets the same padded length alone and in any batch, so the attention kernel (whose
+        blocking follows the padded length) and the per-token int8 layers give it the same numbers (#33.5)."""
         n = len(texts)
         out = torch.empty((n, len(self.cfg.labels)), dtype=torch.float32)
         if n == 0:
             return out
         if self.cfg.normalise:
             texts = [self._normalise(t or "") for t in texts]
-        order = sorted(range(n), key=lambda i: len(texts[i]))
+        tok = self._tokenizer()
+        enc = tok([t or "" for t in texts], truncation=True, max_length=self.cfg.max_length)
+        ids, masks = enc["input_ids"], enc["attention_mask"]
+        bucket = [min(-(-len(x) // LENGTH_BUCKET) * LENGTH_BUCKET, self.cfg.max_length) for x in ids]
+        order = sorted(range(n), key=lambda i: (bucket[i], len(ids[i])))
         with torch.inference_mode():
-            for start in range(0, n, self.batch_size):
-                idx = order[start:start + self.batch_size]
-                enc = self._tokenizer()([texts[i] or "" for i in idx], padding=True, truncation=True,
-                                     max_length=self.cfg.max_length, return_tensors="pt")
-                ids, mask = enc["input_ids"], enc["attention_mask"]
-                if torch.device(self.device).type == "cuda":  # pinned host memory: the copies overlap with compute
-                    ids, mask = ids.pin_memory(), mask.pin_memory()
-                ids = ids.to(self.device, non_blocking=True)
-                mask = mask.to(self.device, non_blocking=True)
-                out[idx] = self.net(ids, mask).float().cpu()
+            for idx in _bucket_batches(order, bucket, self.batch_size):
+                feats = tok.pad({"input_ids": [ids[i] for i in idx], "attention_mask": [masks[i] for i in idx]},
+                                padding="max_length", max_length=bucket[idx[0]], return_tensors="pt")
+                out[idx] = self._forward(feats["input_ids"], feats["attention_mask"])
         return out
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if torch.device(self.device).type == "cuda":  # pinned host memory: the copies overlap with compute
+            ids, mask = ids.pin_memory(), mask.pin_memory()
+        ids = ids.to(self.device, non_blocking=True)
+        mask = mask.to(self.device, non_blocking=True)
+        return self.net(ids, mask).float().cpu()
 
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
         return torch.softmax(self.logits(texts) / self.cfg.temperature, dim=-1)

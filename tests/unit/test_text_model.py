@@ -31,22 +31,69 @@ def test_shipped_model_scores_obvious_texts(model):
     assert p.argmax(1).tolist() == [0, 2, 0]
 
 
-def test_int8_backend_keeps_early_ffn_outputs_fp32_and_agrees_with_fp32(model):
-    from monitor.score.text_model import FP32_FFN_OUTPUT_LAYERS, int8_layer_names
+@pytest.fixture(scope="module")
+def int8_model(model):
+    return TextSentimentModel(device="cpu", batch_size=64, backend="int8")
 
-    q = TextSentimentModel(device="cpu", batch_size=4, backend="int8")
-    assert q.backend == "int8-dynamic"
-    names = dict(q.net.named_modules())
-    for i in FP32_FFN_OUTPUT_LAYERS:  # stays a float Linear
-        assert type(names[f"encoder.encoder.layer.{i}.output.dense"]) is torch.nn.Linear
-    quantised = [n for n, m in names.items() if type(m).__name__ == "Linear"
-                 and type(m).__module__.startswith("torch.ao.nn.quantized")]
-    assert quantised and set(quantised) == set(int8_layer_names(model.net))
+
+def test_int8_backend_quantises_every_encoder_linear_and_agrees_with_fp32(model, int8_model):
+    from monitor.score.int8 import Int8RowLinear
+
+    assert int8_model.backend == "int8-rowwise"
+    mods = dict(int8_model.net.named_modules())
+    linears = [n for n, m in model.net.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith("encoder")]
+    assert len(linears) == 6 * 6  # q, k, v, attention output, ffn in, ffn out per layer (mean pooling: no pooler)
+    assert all(isinstance(mods[n], Int8RowLinear) for n in linears)
+    assert type(mods["head"]) is torch.nn.Linear  # the 3-class head stays fp32
     texts = ["Shares plunge after the company slashes guidance", "Absolutely love this phone!",
              "The meeting is scheduled for Tuesday at 10am", "$AAPL beats estimates, stock jumps 5%",
              "worst customer service ever, never again", "Quarterly report released today"]
-    a, b = model.predict_proba(texts).numpy(), q.predict_proba(texts).numpy()
-    assert np.abs(a - b).max() < 0.2 and (a.argmax(1) == b.argmax(1)).all()  # int8 moves a probability by <= 0.11 here
+    a, b = model.predict_proba(texts).numpy(), int8_model.predict_proba(texts).numpy()
+    assert np.abs(a - b).max() < 0.1 and (a.argmax(1) == b.argmax(1)).all()
+
+
+def test_int8_row_linear_is_exact_per_row():
+    """A row's output does not depend on the other rows (int32 accumulation is exact), and is close to fp32."""
+    from monitor.score.int8 import Int8RowLinear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(384, 1536)
+    q = Int8RowLinear(lin)
+    x = torch.randn(100, 384) * 3
+    with torch.inference_mode():
+        full = q(x)
+        assert torch.equal(q(x[7:8]), full[7:8]) and torch.equal(q(x[:33]), full[:33])
+        rel = (full - lin(x)).norm() / lin(x).norm()
+    assert rel < 0.02, rel
+
+
+_SAMPLE = ["great", "$TSLA puts printing today, this thing is going to zero",
+           "a much longer neutral sentence about the scheduled shareholder meeting next week in the city hall",
+           "awful", "Q3 revenue up 12% y/y, guidance raised", "meh", "", "🚀🚀🚀 $GME to the moon",
+           "bagholders crying again lol", "The company will report earnings on Thursday after the close.",
+           "I can't believe how bad the service was, waited two hours and nobody came to help us at all",
+           "$AAPL ATH", "short squeeze incoming?", "Fed holds rates steady", "lol", "this is fine",
+           "RT @user: markets tumble as oil spikes", "new phone who dis", "worst. quarter. ever.",
+           "buy the dip or catch a falling knife? thoughts on $NVDA after today's 9% drop"]
+
+
+@pytest.mark.parametrize("backend", ["int8", "torch"])
+def test_one_text_gets_one_score_whatever_it_is_batched_with(model, int8_model, backend):
+    """#33.5: a text alone and inside 20 different batches (other texts, sizes 2..64, any position) gets the same
+    probabilities to 1e-6. Per-batch activation scales (the dynamic int8 backend) moved them by up to 0.22."""
+    import random
+
+    m = int8_model if backend == "int8" else model
+    rng = random.Random(5)
+    pool = [f"{a} {b}" for a in _SAMPLE for b in _SAMPLE[::3]]
+    for probe in (_SAMPLE[1], _SAMPLE[2], _SAMPLE[6], _SAMPLE[19]):
+        alone = m.predict_proba([probe])[0]
+        for _ in range(20):
+            batch = rng.sample(pool, rng.randint(1, 63))
+            pos = rng.randint(0, len(batch))
+            batch.insert(pos, probe)
+            got = m.predict_proba(batch)[pos]
+            assert (got - alone).abs().max().item() <= 1e-6, (probe, len(batch), (got - alone).abs().max().item())
 
 
 def test_order_restored_after_length_sorting(model):
@@ -269,6 +316,12 @@ class _BorrowChecked:
         self.inside = 0
 
     def __call__(self, *args, **kwargs):
+        return self._checked(self.inner, *args, **kwargs)
+
+    def pad(self, *args, **kwargs):
+        return self._checked(self.inner.pad, *args, **kwargs)
+
+    def _checked(self, fn, *args, **kwargs):
         import time
 
         if self.inside:
@@ -276,7 +329,7 @@ class _BorrowChecked:
         self.inside += 1
         try:
             time.sleep(0.0002)  # widen the window the way a long text does
-            return self.inner(*args, **kwargs)
+            return fn(*args, **kwargs)
         finally:
             self.inside -= 1
 

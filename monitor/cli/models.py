@@ -27,6 +27,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         else:
             tt.add_argument(flag, type=type(default), default=default)
     tt.set_defaults(func=cmd_train_text)
+    td = trs.add_parser("text-dapt", help="domain-adaptive pre-training: masked-LM training of the MiniLM encoder on "
+                                          "unlabelled posts (input of `train text --init-encoder`)")
+    td.add_argument("--out", type=Path, required=True, help="folder for encoder.safetensors and dapt_summary.json")
+    td.add_argument("--data-dir", type=Path, default=None, help="folder holding text/ and streams/ (default "
+                                                                 "../shared/data)")
+    from monitor.training.dapt import DaptConfig
+
+    for name, default in DaptConfig().__dict__.items():
+        td.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                        help=f"(default: {default})")
+    td.set_defaults(func=cmd_train_text_dapt)
     ts = trs.add_parser("text-soup", help="average the weights of full fine-tunes that differ in their seed "
                                           "(written only if it beats every member on dev)")
     ts.add_argument("--member", type=Path, action="append", required=True, help="artefact dir; give two or more")
@@ -50,7 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--device", default=None)
     et.add_argument("--batch-size", type=int, default=64)
     et.add_argument("--backend", choices=["torch", "int8", "auto"], default="torch",
-                    help="torch: fp32 on CPU (fp16 on a GPU); int8: the worker's CPU default (dynamic quantisation)")
+                    help="torch: fp32 on CPU (fp16 on a GPU); int8: the worker's CPU default (per-token int8)")
     et.add_argument("--compare", action="append", default=[],
                     help="also evaluate this model on the same file and print the headline metrics side by side: "
                          "'previous' (the model the packaged one replaced), 'vader', 'default' or a dir; repeatable")
@@ -88,6 +99,15 @@ def cmd_train_text(args: argparse.Namespace) -> int:
     for name, rep in summary["dev"].items():
         print(format_report(rep, f"[{summary['version']}] {name}"))
     print(f"artefact written to {out} ({summary['seconds']} s)")
+    return 0
+
+
+def cmd_train_text_dapt(args: argparse.Namespace) -> int:
+    from monitor.training.dapt import DaptConfig, run_dapt
+
+    cfg = DaptConfig(**{k: getattr(args, k) for k in DaptConfig().__dict__})
+    summary = run_dapt(args.out, cfg, data_dir=args.data_dir)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
     return 0
 
 

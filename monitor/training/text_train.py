@@ -69,6 +69,8 @@ class TrainConfig:
     bucket: bool = True
     # full mode: the 30 522 x 384 word-embedding table stays the base's and is not stored (artefact ~22 MB, not ~45)
     freeze_word_embeddings: bool = True
+    # start from a domain-adapted encoder (`monitor train text-dapt`'s encoder.safetensors) instead of the base
+    init_encoder: str = ""
 
 
 def seed_all(seed: int) -> None:
@@ -357,6 +359,10 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     t0 = time.time()
     train, dev = _load_data(cfg, data_dir)
     encoder, tokenizer = load_base(base_dir)
+    if cfg.init_encoder:
+        from monitor.training.dapt import load_encoder_into
+
+        load_encoder_into(encoder, cfg.init_encoder)
     net, mcfg = _build_net(encoder, cfg, dev_)
     n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     data = _tokenize_sets(cfg, tokenizer, train, dev)

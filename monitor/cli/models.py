@@ -78,6 +78,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ep.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
     ep.add_argument("--json", action="store_true", help="print one JSON object")
     ep.set_defaults(func=cmd_eval_prior_shift)
+    ef = evs.add_parser("fin-microblog", help="the rule-labelled, hand-checked finance chatter set from the real "
+                        "cashtag stream (monitor/eval_data/fin_microblog_dev.tsv): bullish / bearish read right?")
+    ef.add_argument("--model", action="append", default=[],
+                    help="'default', 'previous', 'vader' or an artefact dir; repeatable (default: all three named)")
+    ef.add_argument("--backend", choices=["torch", "int8"], default="torch", help="text model backend")
+    ef.add_argument("--output", type=Path, default=None, help="also write the JSON report here")
+    ef.set_defaults(func=cmd_eval_fin_microblog)
     from monitor.cli import detect as cli_detect
 
     cli_detect.add_eval(evs)
@@ -208,6 +215,27 @@ def cmd_eval_prior_shift(args: argparse.Namespace) -> int:
             print(f"  {t:<32} acc {a['accuracy']:.3f} -> EM {e['accuracy']:.3f} (true prior {o['accuracy']:.3f})"
                   f"   macro-F1 {a['macro_f1']:.3f} -> {e['macro_f1']:.3f}   macro-recall {a['macro_recall']:.3f}"
                   f" -> {e['macro_recall']:.3f}   EM prior {row['em_prior']}")
+    return 0
+
+
+def cmd_eval_fin_microblog(args: argparse.Namespace) -> int:
+    from monitor.training.fin_microblog import DEV_FILE, evaluate, read_set
+
+    rows = read_set()
+    texts = [r["text"] for r in rows]
+    report: dict = {"data": str(DEV_FILE.name), "n": len(rows), "models": {}}
+    for model in args.model or ["default", "previous", "vader"]:
+        name, predict = load_text_predictor(model, None, 64, args.backend)
+        res = evaluate(rows, predict(texts))
+        report["models"][name] = res
+        a = res["all"]
+        print(f"{name:45s} n={a['n']} accuracy {a['accuracy']:.3f} | bearish called neutral "
+              f"{a['negative']['called_neutral']:.3f}, positive {a['negative']['called_positive']:.3f} | bullish "
+              f"called neutral {a['positive']['called_neutral']:.3f}, negative {a['positive']['called_negative']:.3f}"
+              f" | jargon cues {res['jargon_cues']['accuracy']:.3f} (n={res['jargon_cues']['n']}), plain "
+              f"{res['plain_cues']['accuracy']:.3f} (n={res['plain_cues']['n']})")
+    if args.output:
+        args.output.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 

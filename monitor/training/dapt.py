@@ -7,7 +7,8 @@ a bias). The word-embedding table stays frozen, as in the full fine-tune, so the
 
 The unlabelled pool holds only texts no model is selected on: the *training* parts of the labelled text sets (the
 carved dev parts are left out), the MVSA training tweets and the real cashtag tweets of `streams/stocknet_dev`
-(the detection dev stream: its texts are unlabelled for sentiment). 2 % of the pool (by a hash of the text) is held
+(the detection dev stream: its texts are unlabelled for sentiment) minus the 246 posts of the finance-chatter dev set
+(`fin_microblog.py`). 2 % of the pool (by a hash of the text) is held
 out to report the masked-token loss before and after. The encoder is written as `encoder.safetensors` (every weight
 but the word embeddings), the input of `monitor train text --init-encoder`.
 """
@@ -83,7 +84,10 @@ def unlabelled_pool(data_dir: Path | None = None, carve_seed: int = 13) -> dict[
     if stream.is_file():
         with gzip.open(stream, "rt", encoding="utf-8") as f:
             sources["stocknet_dev_stream"] = [json.loads(line).get("text") or "" for line in f]
-    seen: set[str] = set(dev_texts)
+    from monitor.training.fin_microblog import DEV_FILE, read_set
+
+    held_sets = {r["text"].strip() for r in read_set(DEV_FILE)} if DEV_FILE.is_file() else set()
+    seen: set[str] = dev_texts | held_sets  # the finance-chatter dev set's posts come from the stream
     out: dict[str, list[str]] = {}
     for name, texts in sources.items():
         keep = []

@@ -38,6 +38,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         td.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                         help=f"(default: {default})")
     td.set_defaults(func=cmd_train_text_dapt)
+    tp = trs.add_parser("text-pseudo", help="self-training: confident, class-balanced pseudo-labels from the shipped "
+                                            "model on unlabelled posts (input of `train text --pseudo-labels`)")
+    tp.add_argument("--out", type=Path, required=True, help="TSV to write (label, text, confidence)")
+    tp.add_argument("--min-confidence", type=float, default=0.9, help="keep posts whose top probability reaches "
+                                                                        "this (default: 0.9)")
+    tp.add_argument("--cap", type=int, default=0, help="at most this many per class (default: 0 = no cap)")
+    tp.add_argument("--model", type=Path, default=None, help="teacher artefact dir (default: the packaged model)")
+    tp.add_argument("--data-dir", type=Path, default=None)
+    tp.set_defaults(func=cmd_train_text_pseudo)
     ts = trs.add_parser("text-soup", help="average the weights of full fine-tunes that differ in their seed "
                                           "(written only if it beats every member on dev)")
     ts.add_argument("--member", type=Path, action="append", required=True, help="artefact dir; give two or more")
@@ -115,6 +124,14 @@ def cmd_train_text_dapt(args: argparse.Namespace) -> int:
     cfg = DaptConfig(**{k: getattr(args, k) for k in DaptConfig().__dict__})
     summary = run_dapt(args.out, cfg, data_dir=args.data_dir)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
+    return 0
+
+
+def cmd_train_text_pseudo(args: argparse.Namespace) -> int:
+    from monitor.training.self_train import pseudo_label
+
+    summary = pseudo_label(args.out, args.min_confidence, args.cap, args.model, args.data_dir)
+    print(json.dumps(summary, indent=1))
     return 0
 
 

@@ -31,7 +31,7 @@ from monitor.score.text_model import (
 )
 from monitor.score.text_norm import normaliser
 from monitor.training.metrics import classification_report, fit_temperature, format_report
-from monitor.training.text_data import CARVE_FRACTION, Example, load_splits
+from monitor.training.text_data import CARVE_FRACTION, Example, load_splits, read_labelled_tsv
 
 
 @dataclass
@@ -71,6 +71,11 @@ class TrainConfig:
     freeze_word_embeddings: bool = True
     # start from a domain-adapted encoder (`monitor train text-dapt`'s encoder.safetensors) instead of the base
     init_encoder: str = ""
+    # self-training (`monitor train text-pseudo`): a TSV of confident, class-balanced pseudo-labels as a 4th domain
+    pseudo_labels: str = ""
+    mix_pseudo: float = 0.0
+    # noisy student: drop this share of each training text's tokens (never [CLS]/[SEP]) at every step
+    token_drop: float = 0.0
 
 
 def seed_all(seed: int) -> None:
@@ -127,6 +132,15 @@ def class_weights(labels: dict[str, list[int]], domains: str = "") -> dict[str, 
 
 def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
     return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+
+
+def drop_tokens(seq: list[int], p: float) -> list[int]:
+    """Noisy-student input noise: each token but the first and last ([CLS], [SEP]) dropped with probability p
+    (at least one kept). Seeded through `random` by `seed_all`."""
+    if p <= 0 or len(seq) <= 3:
+        return seq
+    body = [t for t in seq[1:-1] if random.random() >= p] or seq[1:2]
+    return [seq[0], *body, seq[-1]]
 
 
 def collate(seqs: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,6 +214,8 @@ class _Tokenized:
 def _load_data(cfg: TrainConfig, data_dir: Path | None
                ) -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
     train, dev = load_splits(data_dir, seed=cfg.carve_seed, use_emotion=cfg.use_emotion)
+    if cfg.pseudo_labels:
+        train["pseudo"] = read_labelled_tsv(cfg.pseudo_labels, "pseudo")
     if cfg.limit:
         train = {k: v[: cfg.limit] for k, v in train.items()}
         dev = {k: v[: cfg.limit] for k, v in dev.items()}
@@ -267,9 +283,10 @@ def _epoch_batches(cfg: TrainConfig, data: _Tokenized, mix: dict[str, float], ep
 
 
 def _train_step(net: SentimentNet, chunk: list[tuple[str, int]], data: _Tokenized, loss_fn: nn.Module,
-                opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR, dev_: torch.device) -> float:
+                opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LambdaLR, dev_: torch.device,
+                token_drop: float = 0.0) -> float:
     """One optimiser step on one batch; returns the batch's loss."""
-    ids, mask = collate([data.train_tok[d][i] for d, i in chunk], dev_)
+    ids, mask = collate([drop_tokens(data.train_tok[d][i], token_drop) for d, i in chunk], dev_)
     y = torch.tensor([data.train_lab[d][i] for d, i in chunk], device=dev_)
     with torch.autocast(dev_.type, dtype=torch.bfloat16, enabled=dev_.type == "cuda"):
         logits = net(ids, mask)
@@ -313,7 +330,7 @@ def _train_epochs(net: SentimentNet, cfg: TrainConfig, data: _Tokenized, dev_: t
         batches = _epoch_batches(cfg, data, mix, epoch_size, rng)
         run_loss = 0.0
         for s, chunk in enumerate(batches):
-            loss = _train_step(net, chunk, data, loss_fn, opt, sched, dev_)
+            loss = _train_step(net, chunk, data, loss_fn, opt, sched, dev_, cfg.token_drop)
             run_loss = 0.98 * run_loss + 0.02 * loss if s else loss
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{run_loss:.3f}")
@@ -367,6 +384,8 @@ def train_text(out_dir: Path = DEFAULT_ARTEFACT, cfg: TrainConfig | None = None,
     n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     data = _tokenize_sets(cfg, tokenizer, train, dev)
     mix = {"social": cfg.mix_social, "fin_tweets": cfg.mix_fin_tweets, "fin_news": cfg.mix_fin_news}
+    if "pseudo" in train:
+        mix["pseudo"] = cfg.mix_pseudo
     epoch_size = min(cfg.epoch_size, sum(len(v) for v in train.values()) * 4) if cfg.limit else cfg.epoch_size
 
     history, best = _train_epochs(net, cfg, data, dev_, epoch_size, mix)

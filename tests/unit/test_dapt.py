@@ -88,3 +88,29 @@ def test_pool_never_holds_a_dev_text():
     texts = [t for v in pool.values() for t in v]
     assert len(texts) == len(set(texts)) > 50_000
     assert not dev_texts & set(texts)
+
+
+def test_pseudo_labels_keep_confident_rows_balanced_most_confident_first():
+    import numpy as np
+
+    from monitor.training.self_train import select_confident
+
+    probs = np.array([[0.95, 0.03, 0.02], [0.91, 0.05, 0.04], [0.5, 0.4, 0.1], [0.02, 0.97, 0.01],
+                      [0.01, 0.92, 0.07], [0.0, 0.05, 0.95], [0.98, 0.01, 0.01]])
+    picked = select_confident(probs, 0.9)
+    assert picked == {0: [6], 1: [3], 2: [5]}  # one positive -> one per class, the most confident
+    assert select_confident(probs, 0.9, cap=0)[0] == [6]
+    assert select_confident(probs[:5], 0.9) == {0: [], 1: [], 2: []}  # no positive at all
+
+
+def test_token_drop_keeps_the_special_tokens_and_at_least_one_word():
+    import random
+
+    from monitor.training.text_train import drop_tokens
+
+    random.seed(0)
+    seq = [101, *range(1000, 1040), 102]
+    out = drop_tokens(seq, 0.1)
+    assert out[0] == 101 and out[-1] == 102 and 30 < len(out) < 42
+    assert drop_tokens(seq, 0.0) is seq
+    assert len(drop_tokens(seq, 1.0)) == 3

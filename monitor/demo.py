@@ -1,6 +1,8 @@
-"""`monitor demo`: embedded broker + a worker process + a realistic replayed stream with injected spikes.
+"""`monitor demo`: `monitor up` (embedded broker, worker, live page) with the synthetic source and its injected
+spikes, plus a local webhook receiver — one code path with `monitor up` (`monitor/up.py: start_stack`).
 
-Prints a compact live view per topic and writes a summary JSON on exit (Ctrl-C or --duration).
+Prints a compact live view per topic, then stops the source, waits until every produced post is scored or
+dead-lettered, and writes a summary JSON (exit 1 if any post is unaccounted for).
 """
 
 from __future__ import annotations
@@ -9,24 +11,20 @@ import argparse
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from monitor.broker import EmbeddedBroker
 from monitor.config import Settings
-from monitor.harness import WorkerProcess
-from monitor.kafka_io import create_topics, producer
-from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
+from monitor.synth.source import SyntheticOptions, args_for, stream_spec
+from monitor.synth.stream import StreamSpec
+from monitor.up import Child, Stack, start_stack
 
 if TYPE_CHECKING:
     from monitor.alert.receiver import WebhookReceiver
@@ -80,32 +78,9 @@ class Collector(threading.Thread):
         c.close()
 
 
-def source_replay() -> Any:
-    """An endless iterator of functions event_ms -> (key, posts.raw value): the Bluesky connector's fixture frames
-    (monitor/sources/fixtures/jetstream.jsonl) mapped by the connector's own mapper, re-timed onto the demo's
-    event clock, ids suffixed per round so each replayed post is a new post."""
-    import itertools
-
-    from monitor.sources import bluesky
-
-    frames = [json.loads(line) for line in (Path(bluesky.__file__).parent / "fixtures" / "jetstream.jsonl")
-              .read_text().splitlines()]
-    posts = []
-    for f in frames:
-        try:
-            posts.append(bluesky.map_jetstream(f))
-        except bluesky.NotAPost:
-            continue
-    for rnd in itertools.count():
-        for p in posts:
-            def make(event_ms: int, p: dict[str, Any] = p, rnd: int = rnd) -> tuple[str, bytes]:
-                post = {**p, "id": f"{p['id']}#{rnd}", "created_at": event_ms}
-                return post["id"], json.dumps(post).encode()
-            yield make
-
-
-def view(col: Collector, spikes: list[Any], start_ms: int, produced: int, top: int = 10) -> Table:
-    t = Table(title=f"produced {produced} · scored {len(col.scored_ids)} · dead-lettered {sum(col.dlq.values())}",
+def view(col: Collector, spikes: list[Any], start_ms: int, produced: int | None = None, top: int = 10) -> Table:
+    head = f"produced {produced} · " if produced is not None else ""
+    t = Table(title=f"{head}scored {len(col.scored_ids)} · dead-lettered {sum(col.dlq.values())}",
               title_justify="left")
     for h in ("topic", "posts (5m)", "neg rate (1m)", "neg rate (5m)", "windows", "last window (event time)", "injected",
               "alert"):
@@ -129,32 +104,6 @@ def view(col: Collector, spikes: list[Any], start_ms: int, produced: int, top: i
     return t
 
 
-@dataclass
-class _Services:
-    """What the demo starts and stops: the broker, the worker's settings, the webhook receiver, the worker process
-    and the optional UI process."""
-
-    broker: EmbeddedBroker
-    settings: Settings
-    receiver: WebhookReceiver
-    worker: WorkerProcess
-    ui: subprocess.Popen[bytes] | None
-
-
-def _start_broker(args: argparse.Namespace, console: Console) -> tuple[EmbeddedBroker, Settings]:
-    """The embedded broker, the demo's settings and its topics."""
-    broker = EmbeddedBroker().start()
-    console.print(f"embedded broker (Tansu) on {broker.bootstrap}")
-    ui_port = getattr(args, "ui_port", 0)
-    settings = Settings.load(None, bootstrap_servers=broker.bootstrap, metrics_port=args.metrics_port,
-                             scorer=args.scorer, keywords=DEMO_KEYWORDS,
-                             ui_base_url=f"http://127.0.0.1:{ui_port}" if ui_port else "")
-    from monitor.app import bytopic_name
-
-    create_topics(settings, extra=[bytopic_name(settings)])
-    return broker, settings
-
-
 def _start_receiver(console: Console) -> tuple[WebhookReceiver, str]:
     """A local webhook receiver that prints each alert it gets; returns it and its HMAC secret."""
     from monitor.alert.receiver import WebhookReceiver
@@ -168,86 +117,36 @@ def _start_receiver(console: Console) -> tuple[WebhookReceiver, str]:
                           f"{a['annotations']['summary']}[/{colour}]")
 
     receiver = WebhookReceiver(secret, on_alert=show)
-    console.print(f"local webhook receiver on {receiver.url} (Alertmanager format, HMAC-signed)")
+    console.print(f"local webhook receiver on {receiver.url} (Alertmanager format, HMAC-signed; secret {secret}: "
+                  f"`monitor alerts test-webhook --url {receiver.url} --secret {secret}`)")
     return receiver, secret
 
 
-def _start_worker(settings: Settings, receiver: WebhookReceiver, secret: str, log_path: Path) -> WorkerProcess:
-    hooks = [{"url": receiver.url, "secret": secret, "format": "alertmanager", "name": "demo-receiver"}]
-    # own session: Ctrl-C reaches the demo (which stops the stream and drains) but not the worker, which the demo
-    # stops itself once every produced post is accounted for
-    return WorkerProcess(settings, log_path, loglevel="info", own_session=True, env_extra={
-        "MONITOR_WEBHOOKS": json.dumps(hooks), "MONITOR_KEYWORDS": json.dumps(DEMO_KEYWORDS),
-        # the demo compresses ~40 event-minutes into 2 wall-minutes: a shorter detector warm-up
-        "MONITOR_DETECT_WARMUP_WINDOWS": os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8"),
-        "MONITOR_UI_BASE_URL": settings.ui_base_url})
+def demo_overrides(receiver_url: str, secret: str) -> dict[str, Any]:
+    """The demo's settings on top of the defaults: its keywords, its webhook receiver, a shorter warm-up (the demo
+    compresses ~40 event-minutes into 2 wall-minutes)."""
+    return {"keywords": DEMO_KEYWORDS,
+            "webhooks": [{"url": receiver_url, "secret": secret, "format": "alertmanager", "name": "demo-receiver"}],
+            "detect_warmup_windows": int(os.environ.get("MONITOR_DETECT_WARMUP_WINDOWS", "8"))}
 
 
-def _start_ui(ui_port: int, bootstrap: str, log_path: Path, console: Console) -> subprocess.Popen[bytes] | None:
-    if not ui_port:
-        return None
-    ui = subprocess.Popen([sys.executable, "-m", "monitor.cli", "ui", "--port", str(ui_port)],
-                          env={**os.environ, "MONITOR_BOOTSTRAP_SERVERS": bootstrap},
-                          stdout=subprocess.DEVNULL, stderr=open(log_path.with_suffix(".ui.log"), "wb"),  # noqa: SIM115
-                          start_new_session=True)
-    console.print(f"live topics and incident pages: http://127.0.0.1:{ui_port}/ (alerts link here)")
-    return ui
+def synthetic_options(args: argparse.Namespace, wall_total: float) -> SyntheticOptions:
+    o = SyntheticOptions(rate=args.rate, speedup=args.speedup, seed=args.seed, spikes_over_s=wall_total,
+                         replay_bluesky=getattr(args, "replay_source", "none") == "bluesky")
+    o.start_ms = stream_spec(o).start_ms  # fixed here, so the live view and the source agree
+    return o
 
 
-def _start_services(args: argparse.Namespace, console: Console) -> _Services:
-    broker, settings = _start_broker(args, console)
-    receiver, secret = _start_receiver(console)
-    log_path = Path(os.environ.get("MONITOR_DEMO_WORKER_LOG", "demo-worker.log"))
-    log_path.unlink(missing_ok=True)
-    worker = _start_worker(settings, receiver, secret, log_path)
-    ui = _start_ui(getattr(args, "ui_port", 0), broker.bootstrap, log_path, console)
-    console.print(f"worker pid {worker.pid} (log: {log_path}); metrics on http://127.0.0.1:{args.metrics_port}/metrics")
-    return _Services(broker, settings, receiver, worker, ui)
-
-
-def _demo_spec(args: argparse.Namespace, wall_total: float) -> StreamSpec:
-    event_total = wall_total * args.speedup
-    # media shares sized for a 2-core CPU: OCR costs ~1 s of CPU per image, ASR ~0.3 s per clip
-    spec = StreamSpec(seed=args.seed, rate_per_event_s=args.rate / args.speedup, image_share=CPU_IMAGE_SHARE, audio_share=CPU_AUDIO_SHARE,
-                      start_ms=int(time.time() * 1000 - event_total * 1000) // 60_000 * 60_000)
-    spec.spikes = demo_spikes(event_total)
-    return spec
-
-
-def _stream(args: argparse.Namespace, svc: _Services, spec: StreamSpec, wall_total: float, col: Collector,
-            stop: threading.Event, console: Console) -> tuple[Counter[str], float]:
-    """Produce the synthetic stream (plus replayed connector posts) in event time compressed by --speedup, printing
-    the live view every 5 s, until --duration, Ctrl-C or the worker's exit; returns the counts and the start time."""
-    produced: Counter[str] = Counter()
-    gen = generate(spec, 10**9)
-    replay = source_replay() if getattr(args, "replay_source", "none") == "bluesky" else None
-    prod = producer(svc.broker.bootstrap)
-    t0 = time.monotonic()
-    last_view = 0.0
-    try:
-        while not stop.is_set() and time.monotonic() - t0 < wall_total:
-            item = next(gen)
-            due = t0 + (item["event_ms"] - spec.start_ms) / 1000 / args.speedup
-            while not stop.is_set() and time.monotonic() < due:
-                time.sleep(min(0.05, max(0.0, due - time.monotonic())))
-                if time.monotonic() - last_view > 5:
-                    last_view = time.monotonic()
-                    console.print(view(col, spec.spikes, spec.start_ms, sum(produced.values())))
-            if stop.is_set() or time.monotonic() - t0 >= wall_total:
-                break
-            prod.send(svc.settings.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
-            produced["valid" if item["valid"] else "invalid"] += 1
-            if replay and sum(produced.values()) % 50 == 0:
-                key, value = next(replay)(item["event_ms"])
-                prod.send(svc.settings.topic_raw, key=key.encode(), value=value)
-                produced["valid"] += 1
-            if svc.worker.poll() is not None:
-                console.print("[red]worker exited unexpectedly[/red]")
-                break
-    finally:
-        prod.flush()
-        prod.close()
-    return produced, t0
+def _run_stream(args: argparse.Namespace, stack: Stack, source: Child, spec: Any, wall_total: float, col: Collector,
+                stop: threading.Event, console: Console) -> None:
+    """Until --duration, Ctrl-C or the source's end: the supervisor's ticks and the live view every 5 s."""
+    t0 = last_view = time.monotonic()
+    while not stop.is_set() and time.monotonic() - t0 < wall_total and source.alive():
+        stack.sup.tick(time.monotonic())
+        if time.monotonic() - last_view > 5:
+            last_view = time.monotonic()
+            console.print(view(col, spec.spikes, spec.start_ms))
+        time.sleep(0.2)
 
 
 def _drain(col: Collector, total: int) -> None:
@@ -264,17 +163,6 @@ def _drain(col: Collector, total: int) -> None:
         time.sleep(0.5)
 
 
-def _stop_services(svc: _Services, col: Collector) -> None:
-    svc.worker.stop()
-    if svc.ui is not None:
-        svc.ui.terminate()
-        svc.ui.wait(10)
-    col.stop_evt.set()
-    col.join(5)
-    svc.broker.stop()
-    svc.receiver.close()
-
-
 def _print_summary(summary: dict[str, Any], summary_json: Path, console: Console) -> None:
     for a in summary["alerts"]:
         if a["signal"] == "negative_rate":
@@ -289,35 +177,53 @@ def _print_summary(summary: dict[str, Any], summary_json: Path, console: Console
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """`monitor up` with the synthetic source (injected spikes) and a local webhook receiver, then an account of
+    every post produced."""
     console = Console()
     from monitor.score.text_model import DEFAULT_ARTEFACT, TextSentimentModel
 
     if args.scorer != "vader" and not TextSentimentModel.available(DEFAULT_ARTEFACT):
         console.print("[yellow]no trained text model in the repository: the demo scores with the VADER baseline "
                       "(run `monitor train text` to build one)[/yellow]")
-    svc = _start_services(args, console)
-    col = Collector(svc.settings)
-    col.start()
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
+    receiver, secret = _start_receiver(console)
+    logs = Path(args.log_dir)
+    stack = start_stack(console.print, logs, overrides=demo_overrides(receiver.url, secret),
+                        ui_port=getattr(args, "ui_port", 0), metrics_port=args.metrics_port, scorer=args.scorer,
+                        worker_loglevel="info")
+    col = Collector(stack.settings)
+    col.start()
     wall_total = args.duration or 3600.0
-    spec = _demo_spec(args, wall_total)
-    produced, t0 = _stream(args, svc, spec, wall_total, col, stop, console)
-    total = sum(produced.values())
-    console.print(f"stream stopped after {time.monotonic() - t0:.0f} s: {total} produced; draining...")
-    _drain(col, total)
-    time.sleep(2.5)  # last watermark tick and window closes
-    console.print(view(col, spec.spikes, spec.start_ms, total))
-    _stop_services(svc, col)
-    summary = build_summary(col, spec, produced, svc.worker.proc.returncode)
-    receiver = svc.receiver
+    opts = synthetic_options(args, wall_total)
+    spec = stream_spec(opts)
+    counts_file = logs / "synthetic-counts.json"
+    counts_file.unlink(missing_ok=True)
+    source = stack.add_source(1, args_for(opts), ["--counts-file", str(counts_file)])
+    try:
+        _run_stream(args, stack, source, spec, wall_total, col, stop, console)
+        source.stop()  # the stream first: its counts file is written on stop
+        produced = json.loads(counts_file.read_text()) if counts_file.is_file() else {"produced": 0}
+        if source.restarts or not counts_file.is_file():  # a crashed source's counts are gone: say so, fail
+            produced["incomplete"] = True
+            console.print("[red]the synthetic source died during the run: its produced counts are incomplete[/red]")
+        console.print(f"stream stopped: {produced['produced']} produced; draining...")
+        _drain(col, produced["produced"])
+        time.sleep(2.5)  # last watermark tick and window closes
+        console.print(view(col, spec.spikes, spec.start_ms, produced["produced"]))
+    finally:
+        worker_rc = next((c.stop() for c in stack.sup.children if c.name == "worker"), None)
+        stack.stop()
+        col.stop_evt.set()
+        col.join(5)
+        receiver.close()
+    summary = build_summary(col, spec, produced, worker_rc)
     summary["webhook"] = {"received": len(receiver.received), "bad_signatures": receiver.bad_signatures,
                           "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
     args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary, args.summary_json, console)
-    return 0 if summary["posts"]["lost"] == 0 else 1
+    return 0 if summary["posts"]["lost"] == 0 and not summary["posts"]["counts_incomplete"] else 1
 
 
 def alert_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -333,7 +239,8 @@ def alert_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def build_summary(col: Collector, spec: StreamSpec, produced: Counter[str], worker_rc: int | None) -> dict[str, Any]:
+def build_summary(col: Collector, spec: StreamSpec, produced: dict[str, int], worker_rc: int | None
+                  ) -> dict[str, Any]:
     with col.lock:
         scored = len(col.scored_ids)
         dlq = sum(col.dlq.values())
@@ -344,9 +251,10 @@ def build_summary(col: Collector, spec: StreamSpec, produced: Counter[str], work
         }
         n_windows = sum(len(ws) for ws in col.windows.values())
         return {
-            "posts": {"produced": sum(produced.values()), "valid": produced["valid"], "invalid": produced["invalid"],
-                      "scored": scored, "scored_records": col.scored_records, "dead_lettered": dlq,
-                      "lost": max(0, sum(produced.values()) - scored - dlq)},
+            "posts": {"produced": produced["produced"], "valid": produced.get("valid", 0),
+                      "invalid": produced.get("invalid", 0), "scored": scored, "scored_records": col.scored_records,
+                      "dead_lettered": dlq, "lost": max(0, produced["produced"] - scored - dlq),
+                      "counts_incomplete": bool(produced.get("incomplete"))},
             "labels": dict(col.labels),
             "models": dict(col.models),
             "dead_letter_reasons": dict(col.dlq),

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-SOURCE_TYPES = ("bluesky", "mastodon", "reddit", "rss", "http")
+SOURCE_TYPES = ("bluesky", "mastodon", "reddit", "rss", "http", "synthetic")
 COMMA_KEYS = ("keywords", "cashtags", "accounts")
 ALIASES = {"feeds": "feed"}
 
@@ -182,61 +182,99 @@ def python() -> list[str]:
     return [sys.executable, "-m", "monitor.cli"]
 
 
-def run_up(args: Any) -> int:
-    """The `monitor up` command (see the module docstring)."""
+@dataclass
+class Stack:
+    """What `monitor up` and the demo run: the broker (embedded unless a cluster was named), the settings, the topics
+    and the supervised children (page, worker, then the sources)."""
+
+    broker: Any  # EmbeddedBroker | None
+    bootstrap: str
+    settings: Any  # Settings
+    sup: Supervisor
+    env: dict[str, str]
+    logs: Path
+
+    def add_source(self, i: int, cmd: list[str], extra: list[str] | None = None) -> Child:
+        return self.sup.add(Child(f"source {i} ({cmd[0]})", [*python(), "ingest", *cmd, *(extra or []),
+                                                             "--loglevel", "warning"],
+                                  self.env, self.logs / f"source-{i}-{cmd[0]}.log"))
+
+    def stop(self) -> None:
+        self.sup.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def start_stack(say: Any, logs: Path, *, config: Path | None = None, bootstrap_servers: str | None = None,
+                overrides: dict[str, Any] | None = None, ui_port: int = 0, metrics_port: int = 9108,
+                scorer: str | None = None, worker_loglevel: str = "warning") -> Stack:
+    """Broker, topics, page and worker, each child restarted if it dies; the caller adds the sources."""
     from monitor.app import bytopic_name
     from monitor.broker import EmbeddedBroker
     from monitor.config import Settings
     from monitor.kafka_io import create_topics
+
+    overrides = dict(overrides or {})
+    logs.mkdir(parents=True, exist_ok=True)
+    broker = None
+    if bootstrap_servers:
+        bootstrap = bootstrap_servers
+    else:
+        broker = EmbeddedBroker(log_path=logs / "broker.log").start()
+        bootstrap = broker.bootstrap
+    sup = Supervisor(say)
+    try:
+        ui_url = f"http://127.0.0.1:{ui_port}" if ui_port else ""
+        if ui_url:
+            overrides["ui_base_url"] = ui_url
+        settings = Settings.load(config, bootstrap_servers=bootstrap, **overrides)
+        create_topics(settings, extra=[bytopic_name(settings)])
+        env = child_env(bootstrap, overrides)
+        if config:
+            env["MONITOR_CONFIG"] = str(config)
+        if ui_port:
+            sup.add(Child("ui", [*python(), "ui", "--port", str(ui_port)], env, logs / "ui.log"))
+        worker_env = {**env, "MONITOR_METRICS_PORT": str(metrics_port)}
+        if scorer:
+            worker_env["MONITOR_SCORER"] = scorer
+        sup.add(Child("worker", [*python(), "worker", "--loglevel", worker_loglevel], worker_env,
+                      logs / "worker.log"))
+    except BaseException:
+        sup.stop()
+        if broker is not None:
+            broker.stop()
+        raise
+    say(f"broker {bootstrap} ({'embedded Tansu: nothing survives a stop' if broker else 'external'})")
+    if ui_port:
+        say(f"live page {ui_url}/ (incident pages: alerts link there)")
+    say(f"worker metrics http://127.0.0.1:{metrics_port}/metrics; logs in {logs}/")
+    return Stack(broker, bootstrap, settings, sup, env, logs)
+
+
+def run_up(args: Any) -> int:
+    """The `monitor up` command (see the module docstring)."""
 
     def say(line: str) -> None:
         print(f"monitor up: {line}", flush=True)
 
     sources, overrides = load_sources(args.sources)
     commands = validate(sources)
-    logs = Path(args.log_dir)
-    logs.mkdir(parents=True, exist_ok=True)
-    broker = None
-    if args.bootstrap_servers:
-        bootstrap = args.bootstrap_servers
-    else:
-        broker = EmbeddedBroker(log_path=logs / "broker.log").start()
-        bootstrap = broker.bootstrap
-    sup = Supervisor(say)
     stop = {"now": False}
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("now", True))
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("now", True))
+    stack = start_stack(say, Path(args.log_dir), config=args.config, bootstrap_servers=args.bootstrap_servers,
+                        overrides=overrides, ui_port=args.ui_port, metrics_port=args.metrics_port,
+                        scorer=args.scorer)
     try:
-        settings = Settings.load(args.config, bootstrap_servers=bootstrap, **overrides)
-        create_topics(settings, extra=[bytopic_name(settings)])
-        ui_url = f"http://127.0.0.1:{args.ui_port}" if args.ui_port else ""
-        env = child_env(bootstrap, {**overrides, "ui_base_url": ui_url} if ui_url else overrides)
-        if args.config:
-            env["MONITOR_CONFIG"] = str(args.config)
-        if args.ui_port:
-            sup.add(Child("ui", [*python(), "ui", "--port", str(args.ui_port)], env, logs / "ui.log"))
-        worker_env = {**env, "MONITOR_METRICS_PORT": str(args.metrics_port)}
-        if args.scorer:
-            worker_env["MONITOR_SCORER"] = args.scorer
-        sup.add(Child("worker", [*python(), "worker", "--loglevel", "warning"], worker_env, logs / "worker.log"))
-        for i, cmd in enumerate(commands):
-            name = f"source {i + 1} ({cmd[0]})"
-            sup.add(Child(name, [*python(), "ingest", *cmd, "--loglevel", "warning"], env,
-                          logs / f"source-{i + 1}-{cmd[0]}.log"))
-        say(f"broker {bootstrap} ({'embedded Tansu: nothing survives a stop' if broker else 'external'})")
-        if ui_url:
-            say(f"live page {ui_url}/ (incident pages: alerts link there)")
-        say(f"worker metrics http://127.0.0.1:{args.metrics_port}/metrics; logs in {logs}/")
-        for i, cmd in enumerate(commands):
-            say(f"source {i + 1}: monitor ingest {' '.join(cmd)}")
+        for i, cmd in enumerate(commands, start=1):
+            stack.add_source(i, cmd)
+            say(f"source {i}: monitor ingest {' '.join(cmd)}")
         say("Ctrl-C stops everything")
         t0 = time.monotonic()
         while not stop["now"] and not (args.duration and time.monotonic() - t0 >= args.duration):
-            sup.tick(time.monotonic())
+            stack.sup.tick(time.monotonic())
             time.sleep(0.5)
     finally:
         say("stopping: sources, worker, page, broker")
-        sup.stop()
-        if broker is not None:
-            broker.stop()
+        stack.stop()
     return 0

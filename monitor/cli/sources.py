@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,67 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--port", type=int, default=8088, help="listen port")
     add_token_options(h, "bearer token (required to bind a non-loopback address)", "MONITOR_INGEST_TOKEN")
     common(h)
+    _add_synthetic(srcs)
+
+
+def _add_synthetic(srcs: argparse._SubParsersAction) -> None:
+    s = srcs.add_parser("synthetic", help="the demo's synthetic stream (eight topics, invalid, image and audio "
+                        "posts, optional injected spikes) in compressed event time",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _common(s)
+    s.add_argument("--rate", type=float, default=40.0, help="posts per wall second")
+    s.add_argument("--speedup", type=float, default=20.0, help="event-time seconds per wall second")
+    s.add_argument("--seed", type=int, default=7, help="random seed of the stream")
+    s.add_argument("--start-ms", type=int, default=0,
+                   help="event time of the first post, epoch ms (0: so that the spikes end about now)")
+    s.add_argument("--spikes-over", type=float, default=0.0,
+                   help="inject the demo's three negative spikes (TSLA, acme, AAPL) spread over this many wall "
+                   "seconds (0 = none)")
+    s.add_argument("--replay-bluesky", action="store_true",
+                   help="one post in 50 is a Bluesky fixture frame mapped by the real connector")
+    s.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
+    s.add_argument("--counts-file", type=Path, default=None, help="on stop, write the produced counts here (JSON)")
+    s.add_argument("--loglevel", default="warning", help="log level")
+    s.set_defaults(func=cmd_ingest_synthetic)
+
+
+def cmd_ingest_synthetic(args: argparse.Namespace) -> int:
+    import threading
+
+    from monitor.synth.source import SyntheticOptions, run_synthetic, stream_spec
+
+    configure_logging(args)
+    settings = settings_from(args)
+    opts = SyntheticOptions(rate=args.rate, speedup=args.speedup, seed=args.seed, start_ms=args.start_ms,
+                            spikes_over_s=args.spikes_over, replay_bluesky=args.replay_bluesky,
+                            duration_s=args.duration)
+    spec = stream_spec(opts)
+    print(f"monitor ingest synthetic: {args.rate:g} posts/s x{args.speedup:g} event time, "
+          f"{len(spec.spikes)} injected spike(s) -> {settings.topic_raw} on {settings.bootstrap_servers}",
+          file=sys.stderr, flush=True)
+
+    async def connect() -> Any:
+        aio_stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, aio_stop.set)
+        return await connect_publisher(settings, aio_stop, "synthetic")
+
+    publisher = asyncio.run(connect())  # retries an unreachable broker until stopped
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    produced: Counter[str] = Counter()
+    if publisher is not None:
+        try:
+            produced = run_synthetic(opts, spec, lambda k, v: publisher.send(k, v), stop)
+        finally:
+            publisher.close()
+    counts = {"produced": sum(produced.values()), "valid": produced["valid"], "invalid": produced["invalid"],
+              "start_ms": spec.start_ms}
+    if args.counts_file:
+        args.counts_file.write_text(json.dumps(counts) + "\n")
+    print(json.dumps(counts), flush=True)
+    return 0
 
 
 def configure_logging(args: argparse.Namespace) -> None:

@@ -81,6 +81,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--replay-source", choices=["none", "bluesky"], default="bluesky",
                    help="also replay a connector's fixture stream (Jetstream frames through the Bluesky mapper), "
                         "one post in 50, on the demo's clock")
+    d.add_argument("--log-dir", default=".monitor-demo", help="one log file per process (broker, worker, ui, source)")
     d.set_defaults(func=cmd_demo)
 
 

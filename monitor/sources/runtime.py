@@ -93,8 +93,8 @@ class Publisher:
         self._q.put((topic, key, value, fut, track))
         return fut
 
-    def send(self, key: str, value: bytes, track: bool = True) -> Future[Any]:
-        return self._send(self.s.topic_raw, key.encode(), value, track)
+    def send(self, key: str | None, value: bytes, track: bool = True) -> Future[Any]:
+        return self._send(self.s.topic_raw, key.encode() if key else None, value, track)
 
     def dead_letter(self, source: str, reason: str, detail: str, raw: bytes, post_id: str | None) -> Future[Any]:
         rec = dlq_value(reason, detail, raw, f"source:{source}", -1, -1, post_id)

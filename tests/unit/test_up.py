@@ -53,3 +53,35 @@ def test_a_dead_child_is_restarted_after_its_pause(tmp_path: Path):
     c.proc.wait(10)
     time.sleep(0.1)
     sup.stop()
+
+
+def test_the_synthetic_source_is_a_source_like_the_others():
+    """The demo's stream runs as `monitor ingest synthetic` under `monitor up` (one code path, #31)."""
+    from monitor.synth.source import SyntheticOptions, args_for
+
+    [cmd] = validate([{"type": "synthetic", "rate": 100, "speedup": 1, "spikes_over": 600, "replay_bluesky": True}])
+    assert cmd == ["synthetic", "--rate", "100", "--speedup", "1", "--spikes-over", "600", "--replay-bluesky"]
+    opts = SyntheticOptions(rate=20, speedup=10, seed=3, start_ms=1_700_000_000_000, spikes_over_s=60)
+    assert validate([{"type": "synthetic"}]) and args_for(opts)[0] == "synthetic"
+    from monitor.cli import build_parser
+
+    parsed = build_parser().parse_args(["ingest", *args_for(opts)])
+    assert (parsed.rate, parsed.speedup, parsed.seed, parsed.start_ms, parsed.spikes_over) == \
+        (20.0, 10.0, 3, 1_700_000_000_000, 60.0)
+
+
+def test_synthetic_stream_is_paced_in_compressed_event_time_and_counts_what_it_sends():
+    import threading
+
+    from monitor.synth.source import SyntheticOptions, run_synthetic, stream_spec
+
+    opts = SyntheticOptions(rate=200, speedup=100, seed=1, start_ms=1_700_000_000_000, duration_s=1.0)
+    spec = stream_spec(opts)
+    sent: list[tuple[str | None, bytes]] = []
+    t0 = time.monotonic()
+    produced = run_synthetic(opts, spec, lambda k, v: sent.append((k, v)), threading.Event())
+    took = time.monotonic() - t0
+    assert 0.9 < took < 3.0
+    assert sum(produced.values()) == len(sent)
+    assert 100 < len(sent) < 300  # ~200 posts in one wall second
+    assert produced["invalid"] > 0 and produced["valid"] > produced["invalid"]

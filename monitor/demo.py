@@ -223,6 +223,11 @@ def run_demo(args: argparse.Namespace) -> int:
                           "statuses": [a["status"] for p in receiver.received for a in p.get("alerts", [])]}
     args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary, args.summary_json, console)
+    return exit_code(summary)
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """1 when a produced post is neither scored nor dead-lettered, or when the source's counts are incomplete."""
     return 0 if summary["posts"]["lost"] == 0 and not summary["posts"]["counts_incomplete"] else 1
 
 

@@ -16,6 +16,9 @@ The sources file::
         subreddits: wallstreetbets+stocks
       - type: bluesky
         cashtags: [TSLA, NVDA]   # keep only posts that mention one
+      - type: synthetic          # the demo's stream (monitor/synth/source.py)
+        rate: 20
+        spikes_over: 600         # its three injected spikes spread over 10 minutes
     settings:                  # optional: any monitor setting (docs/configuration.md)
       window_s: 300
 

@@ -85,3 +85,20 @@ def test_synthetic_stream_is_paced_in_compressed_event_time_and_counts_what_it_s
     assert sum(produced.values()) == len(sent)
     assert 100 < len(sent) < 300  # ~200 posts in one wall second
     assert produced["invalid"] > 0 and produced["valid"] > produced["invalid"]
+
+
+def test_demo_fails_when_a_post_is_unaccounted_for_or_its_counts_are_incomplete():
+    from monitor.demo import Collector, build_summary, exit_code
+    from monitor.synth.stream import StreamSpec
+
+    col = Collector.__new__(Collector)  # the view's state only: no consumer thread
+    Collector.__init__(col, None)  # type: ignore[arg-type]
+    col.scored_ids = {"a", "b", "c"}
+    col.dlq.update({"schema": 1})
+    spec = StreamSpec()
+    ok = build_summary(col, spec, {"produced": 4, "valid": 3, "invalid": 1}, 0)
+    assert ok["posts"]["lost"] == 0 and exit_code(ok) == 0
+    lost = build_summary(col, spec, {"produced": 5, "valid": 4, "invalid": 1}, 0)
+    assert lost["posts"]["lost"] == 1 and exit_code(lost) == 1
+    partial = build_summary(col, spec, {"produced": 4, "incomplete": True}, 0)
+    assert partial["posts"]["counts_incomplete"] and exit_code(partial) == 1

@@ -1,6 +1,7 @@
-"""`monitor bench --soak SECONDS`: replay a realistic stream at a steady rate against one worker and sample, every
-`--sample-s` seconds, the worker's RSS and open file descriptors, the consumer lag on the raw topic and the recent
-produce->scored latency; report the growth from the first to the last sample."""
+"""`monitor bench --soak SECONDS`: `monitor up`'s stack (`up.start_stack`: broker, topics, supervised worker) with
+the synthetic source at a steady rate (real time, the demo's three spikes spread over the run), sampled every
+`--sample-s` seconds: worker and broker RSS and CPU, the worker's open file descriptors, the consumer lag on the raw
+topic, the recent produce->scored latency; the report gives the growth and its trend from minute 10."""
 
 from __future__ import annotations
 
@@ -87,48 +88,17 @@ def _cpu(worker_pid: int, broker_pid: int | None, last: list[float]) -> dict[str
 SOAK_RATE = 30.0  # posts/s unless --rate
 
 
-class _SoakStream:
-    """The soak's background threads: one produces the stream at `rate` posts/s, one reads the scored topic's
-    latencies; the sampler reads their counts under `lock`."""
+class _Latencies:
+    """Reads the scored topic's produce->scored latencies in a background thread."""
 
-    def __init__(self, args: argparse.Namespace, s: Settings) -> None:
-        self.args, self.s = args, s
+    def __init__(self, s: Settings) -> None:
+        self.s = s
         self.stop = threading.Event()
-        self.produced = 0
-        self.produced_media = 0
         self.latencies: list[float] = []
         self.lock = threading.Lock()
+        threading.Thread(target=self.watch, daemon=True).start()
 
-    def start(self) -> None:
-        for target in (self.produce, self.watch_latency):
-            threading.Thread(target=target, daemon=True).start()
-
-    def produce(self) -> None:
-        from monitor.kafka_io import producer
-        from monitor.synth.stream import CPU_AUDIO_SHARE, CPU_IMAGE_SHARE, StreamSpec, demo_spikes, generate
-
-        args, s = self.args, self.s
-        image_share = CPU_IMAGE_SHARE if args.image_share is None else args.image_share
-        audio_share = CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share
-        spec = StreamSpec(seed=5, rate_per_event_s=args.rate, start_ms=int(time.time() * 1000),
-                          image_share=image_share, audio_share=audio_share)
-        spec.spikes = demo_spikes(args.soak)
-        p = producer(s.bootstrap_servers)
-        t0 = time.monotonic()
-        for item in generate(spec, 10**9):
-            if self.stop.is_set():
-                break
-            due = t0 + (item["event_ms"] - spec.start_ms) / 1000
-            while time.monotonic() < due and not self.stop.is_set():
-                time.sleep(min(0.05, max(0.0, due - time.monotonic())))
-            p.send(s.topic_raw, key=item["key"].encode() if item["key"] else None, value=item["value"])
-            self.produced += 1
-            if b'"kind"' in item["value"]:  # a post with media
-                self.produced_media += 1
-        p.flush()
-        p.close()
-
-    def watch_latency(self) -> None:
+    def watch(self) -> None:
         from kafka import KafkaConsumer
 
         s = self.s
@@ -140,7 +110,7 @@ class _SoakStream:
                     self.latencies.extend(json.loads(m.value)["latency_s"] for m in msgs)
         c.close()
 
-    def take_latencies(self) -> np.ndarray:
+    def take(self) -> np.ndarray:
         """The latest (at most 5000) latencies since the previous call."""
         with self.lock:
             lat = np.array(self.latencies[-5000:])
@@ -148,16 +118,25 @@ class _SoakStream:
         return lat
 
 
-def _sample(stream: _SoakStream, s: Settings, worker_pid: int, broker_pid: int | None, cpu_last: list[float],
-            t0: float) -> dict[str, Any]:
-    lat = stream.take_latencies()
-    return {"t_s": round(time.monotonic() - t0, 1), "produced": stream.produced,
-            "media_posts": stream.produced_media,
+def raw_produced(s: Settings) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=s.bootstrap_servers, client_id=f"soak-end-{uuid.uuid4().hex[:4]}")
+    try:
+        return int(sum(c.end_offsets([TopicPartition(s.topic_raw, p) for p in range(s.partitions)]).values()))
+    finally:
+        c.close()
+
+
+def _sample(lat_reader: _Latencies, s: Settings, metrics_port: int, worker_pid: int, broker_pid: int | None,
+            cpu_last: list[float], t0: float) -> dict[str, Any]:
+    lat = lat_reader.take()
+    return {"t_s": round(time.monotonic() - t0, 1), "produced": raw_produced(s),
             "worker_rss_mb": proc_rss_mb(worker_pid), "worker_open_fds": proc_fds(worker_pid),
             "raw_lag": raw_lag(s), **_cpu(worker_pid, broker_pid, cpu_last),
             "latency_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
             "latency_p99_s": round(float(np.percentile(lat, 99)), 3) if len(lat) else None,
-            **worker_freshness(s.metrics_port)}
+            **worker_freshness(metrics_port)}
 
 
 def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -174,6 +153,10 @@ def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dic
             "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
                                                    if x["t_s"] >= base["t_s"]), default=None),
             "media_shed_fraction": round(shed / media, 3) if media else None,
+            "media_shed_total": shed,
+            "worker_restarts": last.get("worker_restarts", 0),
+            "worker_rss_from_min10": growth_from(samples, "worker_rss_mb"),
+            "broker_rss_from_min10": growth_from(samples, "broker_rss_mb"),
             "samples": samples,
             "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
                        "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
@@ -181,31 +164,48 @@ def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dic
 
 
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
-    from monitor.bench import scratch_run
-    from monitor.harness import WorkerProcess
+    from monitor.broker import free_port
+    from monitor.harness import WORKER_ENV_FIELDS, scratch_settings
+    from monitor.synth.source import SyntheticOptions, args_for
+    from monitor.up import start_stack
 
     args.rate = args.rate or SOAK_RATE
-
-    s, _env, broker = scratch_run(args, settings, "soak")
-    worker = WorkerProcess(s)
-    stream = _SoakStream(args, s)
-    stream.start()
+    scratch = scratch_settings(settings, "soak")
+    names = {k: getattr(scratch, k) for k in WORKER_ENV_FIELDS if k.startswith(("topic_", "app_id"))}
+    port = free_port()
+    logs = Path(getattr(args, "log_dir", None) or f".monitor-soak-{names['app_id']}")
+    say = (lambda _line: None) if args.json else print
+    stack = start_stack(say, logs, config=getattr(args, "config", None), bootstrap_servers=args.bootstrap_servers,
+                        overrides=names, metrics_port=port, scorer=args.scorer)
+    s = stack.settings
+    opts = SyntheticOptions(rate=args.rate, speedup=1.0, seed=5, start_ms=int(time.time() * 1000),
+                            spikes_over_s=args.soak)
+    if args.image_share is not None:
+        opts.image_share = args.image_share
+    if args.audio_share is not None:
+        opts.audio_share = args.audio_share
+    worker = next(c for c in stack.sup.children if c.name == "worker")
+    stack.add_source(1, args_for(opts))
+    lat_reader = _Latencies(s)
     samples: list[dict[str, Any]] = []
     t0 = time.monotonic()
-    broker_pid = broker.proc.pid if broker and broker.proc else None
-    cpu_last = [t0, proc_cpu_s(worker.pid), proc_cpu_s(broker_pid) if broker_pid else 0.0]
+    broker_pid = stack.broker.proc.pid if stack.broker and stack.broker.proc else None
+    assert worker.proc is not None
+    cpu_last = [t0, proc_cpu_s(worker.proc.pid), proc_cpu_s(broker_pid) if broker_pid else 0.0]
     try:
         while time.monotonic() - t0 < args.soak:
-            time.sleep(min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0))))
-            sample = _sample(stream, s, worker.pid, broker_pid, cpu_last, t0)
+            deadline = time.monotonic() + min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0)))
+            while time.monotonic() < deadline:
+                stack.sup.tick(time.monotonic())
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            sample = _sample(lat_reader, s, port, worker.proc.pid, broker_pid, cpu_last, t0)
+            sample["worker_restarts"] = worker.restarts
             samples.append(sample)
             if not args.json:
                 print(json.dumps(sample), flush=True)
     finally:
-        stream.stop.set()
-        worker.stop()
-        if broker:
-            broker.stop()
+        lat_reader.stop.set()
+        stack.stop()
     result = _soak_result(args, samples)
     if getattr(args, "plot", None):
         plot_soak(samples, args.plot)
@@ -240,6 +240,31 @@ def rss_growth(samples: list[dict[str, Any]], from_s: float = 300.0, span_s: flo
             "rss_last_mb": end_rss}
 
 
+def growth_from(samples: list[dict[str, Any]], key: str, from_s: float = 600.0, span_s: float = 300.0
+                ) -> dict[str, Any] | None:
+    """Growth of one series (MB) from minute 10, judged three ways (#31: on the trend and on the peak, not on two
+    samples): `trend_pct_per_hour` (least-squares slope over the samples from `from_s`, as % of their first
+    `span_s` median per hour), `median_growth_pct` (median of the last `span_s` vs the first `span_s`) and
+    `peak_growth_pct` (the highest sample vs that first median). None without samples of `key` after `from_s`."""
+    after = [x for x in samples if x["t_s"] >= from_s and x.get(key) is not None]
+    if len(after) < 2:
+        return None
+    t0, end = after[0]["t_s"], after[-1]["t_s"]
+    base = float(np.median([x[key] for x in after if x["t_s"] < t0 + span_s]))
+    late = float(np.median([x[key] for x in after if x["t_s"] > end - span_s]))
+    t = np.array([x["t_s"] / 3600 for x in after])
+    v = np.array([x[key] for x in after], dtype=float)
+    slope = float(np.polyfit(t, v, 1)[0]) if np.ptp(t) > 0 else 0.0
+    peak = float(v.max())
+
+    def pct(x: float) -> float:
+        return round(100 * x / max(base, 1e-9), 2)
+
+    return {"first_median_mb": round(base, 1), "last_median_mb": round(late, 1), "peak_mb": round(peak, 1),
+            "trend_mb_per_hour": round(slope, 1), "trend_pct_per_hour": pct(slope),
+            "median_growth_pct": pct(late - base), "peak_growth_pct": pct(peak - base)}
+
+
 def plot_soak(samples: list[dict[str, Any]], path: Path) -> None:
     """RSS, raw-topic lag and latency percentiles over the soak, one panel each (PNG)."""
     import matplotlib
@@ -249,8 +274,11 @@ def plot_soak(samples: list[dict[str, Any]], path: Path) -> None:
 
     t = [x["t_s"] / 60 for x in samples]
     fig, ax = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
-    ax[0].plot(t, [x["worker_rss_mb"] for x in samples])
-    ax[0].set_ylabel("worker RSS (MB)")
+    ax[0].plot(t, [x["worker_rss_mb"] for x in samples], label="worker")
+    if any(x.get("broker_rss_mb") for x in samples):
+        ax[0].plot(t, [x.get("broker_rss_mb") for x in samples], label="broker (Tansu)")
+        ax[0].legend()
+    ax[0].set_ylabel("RSS (MB)")
     ax[1].plot(t, [x["raw_lag"] for x in samples])
     ax[1].set_ylabel("raw lag (messages)")
     for key in ("latency_p50_s", "latency_p99_s"):

@@ -113,6 +113,9 @@ def _add_synthetic(srcs: argparse._SubParsersAction) -> None:
     s.add_argument("--spikes-over", type=float, default=0.0,
                    help="inject the demo's three negative spikes (TSLA, acme, AAPL) spread over this many wall "
                    "seconds (0 = none)")
+    s.add_argument("--image-share", type=float, default=None, help="share of image posts (default: sized for a "
+                   "2-core CPU, 1.2 %%)")
+    s.add_argument("--audio-share", type=float, default=None, help="share of audio posts (default 0.6 %%)")
     s.add_argument("--replay-bluesky", action="store_true",
                    help="one post in 50 is a Bluesky fixture frame mapped by the real connector")
     s.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = never)")
@@ -131,6 +134,10 @@ def cmd_ingest_synthetic(args: argparse.Namespace) -> int:
     opts = SyntheticOptions(rate=args.rate, speedup=args.speedup, seed=args.seed, start_ms=args.start_ms,
                             spikes_over_s=args.spikes_over, replay_bluesky=args.replay_bluesky,
                             duration_s=args.duration)
+    if args.image_share is not None:
+        opts.image_share = args.image_share
+    if args.audio_share is not None:
+        opts.audio_share = args.audio_share
     spec = stream_spec(opts)
     print(f"monitor ingest synthetic: {args.rate:g} posts/s x{args.speedup:g} event time, "
           f"{len(spec.spikes)} injected spike(s) -> {settings.topic_raw} on {settings.bootstrap_servers}",

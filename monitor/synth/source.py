@@ -32,6 +32,8 @@ class SyntheticOptions:
     spikes_over_s: float = 0.0  # spread the demo's three spikes over this many wall seconds (0 = no spikes)
     replay_bluesky: bool = False
     duration_s: float = 0.0  # 0 = until stopped
+    image_share: float = CPU_IMAGE_SHARE
+    audio_share: float = CPU_AUDIO_SHARE
 
 
 def stream_spec(o: SyntheticOptions, now_ms: int | None = None) -> StreamSpec:
@@ -39,8 +41,8 @@ def stream_spec(o: SyntheticOptions, now_ms: int | None = None) -> StreamSpec:
     event_total = o.spikes_over_s * o.speedup
     now = int(time.time() * 1000) if now_ms is None else now_ms
     start = o.start_ms or (now - int(event_total * 1000)) // 60_000 * 60_000
-    spec = StreamSpec(seed=o.seed, rate_per_event_s=o.rate / o.speedup, image_share=CPU_IMAGE_SHARE,
-                      audio_share=CPU_AUDIO_SHARE, start_ms=start)
+    spec = StreamSpec(seed=o.seed, rate_per_event_s=o.rate / o.speedup, image_share=o.image_share,
+                      audio_share=o.audio_share, start_ms=start)
     spec.spikes = demo_spikes(event_total) if o.spikes_over_s else []
     return spec
 
@@ -100,6 +102,8 @@ def args_for(o: SyntheticOptions) -> list[str]:
     """`monitor ingest synthetic` arguments for these options (the demo starts its source with them)."""
     out = ["synthetic", "--rate", str(o.rate), "--speedup", str(o.speedup), "--seed", str(o.seed),
            "--start-ms", str(o.start_ms), "--spikes-over", str(o.spikes_over_s)]
+    if (o.image_share, o.audio_share) != (CPU_IMAGE_SHARE, CPU_AUDIO_SHARE):
+        out += ["--image-share", str(o.image_share), "--audio-share", str(o.audio_share)]
     if o.replay_bluesky:
         out.append("--replay-bluesky")
     if o.duration_s:

@@ -26,3 +26,15 @@ def test_short_or_empty_runs() -> None:
     assert rss_growth([])["rss_growth_pct_median"] is None
     g = rss_growth(samples([500, 510]))  # under five minutes: from the first sample
     assert g["rss_growth_pct_from_min5"] == 2.0
+
+
+def test_growth_from_minute_10_is_judged_on_trend_median_and_peak():
+    from monitor.soak import growth_from
+
+    flat = [{"t_s": 60.0 * i, "worker_rss_mb": 1000.0 + (300.0 if i == 30 else 0.0)} for i in range(61)]
+    g = growth_from(flat, "worker_rss_mb")
+    assert g["median_growth_pct"] == 0.0 and abs(g["trend_pct_per_hour"]) < 5 and g["peak_growth_pct"] == 30.0
+    rising = [{"t_s": 60.0 * i, "broker_rss_mb": 100.0 + 50.0 * i} for i in range(61)]
+    r = growth_from(rising, "broker_rss_mb")
+    assert r["trend_mb_per_hour"] == 3000.0 and r["median_growth_pct"] > 100
+    assert growth_from(flat[:5], "worker_rss_mb") is None  # nothing after minute 10

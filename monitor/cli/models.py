@@ -18,25 +18,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tt.add_argument("--data-dir", type=Path, default=None, help="folder holding text/*.tsv (default ../shared/data)")
     tt.add_argument("--device", default=None, help="cpu | cuda (default: cuda if present)")
     tt.add_argument("--base-dir", type=Path, default=None, help="base MiniLM dir (default: the PyPI wheel's)")
-    from monitor.training.text_train import TrainConfig
+    from monitor.training.text_train import TRAIN_HELP, TrainConfig
 
     for name, default in TrainConfig().__dict__.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
-            tt.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=default)
+            tt.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=default,
+                            help=TRAIN_HELP.get(name, "") + " (true/false)")
         else:
-            tt.add_argument(flag, type=type(default), default=default)
+            tt.add_argument(flag, type=type(default), default=default, help=TRAIN_HELP.get(name))
     tt.set_defaults(func=cmd_train_text)
     td = trs.add_parser("text-dapt", help="domain-adaptive pre-training: masked-LM training of the MiniLM encoder on "
                                           "unlabelled posts (input of `train text --init-encoder`)")
     td.add_argument("--out", type=Path, required=True, help="folder for encoder.safetensors and dapt_summary.json")
     td.add_argument("--data-dir", type=Path, default=None, help="folder holding text/ and streams/ (default "
                                                                  "../shared/data)")
-    from monitor.training.dapt import DaptConfig
+    from monitor.training.dapt import DAPT_HELP, DaptConfig
 
     for name, default in DaptConfig().__dict__.items():
-        td.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
-                        help=f"(default: {default})")
+        td.add_argument("--" + name.replace("_", "-"), type=type(default), default=default, help=DAPT_HELP[name])
     td.set_defaults(func=cmd_train_text_dapt)
     tp = trs.add_parser("text-pseudo", help="self-training: confident, class-balanced pseudo-labels from the shipped "
                                             "model on unlabelled posts (input of `train text --pseudo-labels`)")
@@ -45,7 +45,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                                                         "this (default: 0.9)")
     tp.add_argument("--cap", type=int, default=0, help="at most this many per class (default: 0 = no cap)")
     tp.add_argument("--model", type=Path, default=None, help="teacher artefact dir (default: the packaged model)")
-    tp.add_argument("--data-dir", type=Path, default=None)
+    tp.add_argument("--data-dir", type=Path, default=None, help="folder holding text/ and streams/ (default "
+                                                                 "../shared/data)")
     tp.set_defaults(func=cmd_train_text_pseudo)
     ts = trs.add_parser("text-soup", help="average the weights of full fine-tunes that differ in their seed "
                                           "(written only if it beats every member on dev)")
@@ -68,7 +69,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--json", action="store_true", help="print one JSON object")
     et.add_argument("--plot", type=Path, default=None, help="write a confusion-matrix PNG here")
     et.add_argument("--device", default=None)
-    et.add_argument("--batch-size", type=int, default=64)
+    et.add_argument("--batch-size", type=int, default=64, help="texts per model call")
     et.add_argument("--backend", choices=["torch", "int8", "auto"], default="torch",
                     help="torch: fp32 on CPU (fp16 on a GPU); int8: the worker's CPU default (per-token int8)")
     et.add_argument("--compare", action="append", default=[],

@@ -78,6 +78,35 @@ class TrainConfig:
     token_drop: float = 0.0
 
 
+# `monitor train text --help`: one line per TrainConfig field
+TRAIN_HELP = {
+    "epochs": "training epochs (the best by the dev selection score is kept)",
+    "epoch_size": "training texts drawn per epoch across the domains (by the --mix-* shares)",
+    "batch_size": "texts per optimiser step", "lr": "encoder learning rate (LoRA ~5e-4, full fine-tune ~5e-5)",
+    "head_lr": "learning rate of the 3-class head", "weight_decay": "AdamW weight decay",
+    "warmup": "share of the steps with a linear learning-rate warm-up",
+    "lora_r": "LoRA rank (LoRA mode only)", "lora_alpha": "LoRA scale alpha (LoRA mode only)",
+    "lora_dropout": "dropout on the LoRA input (LoRA mode only)", "max_length": "tokens per text at most",
+    "seed": "seed of initialisation, sampling and dropout",
+    "carve_seed": "seed of the carved fin dev splits (keep 13: every run is selected on the same dev texts)",
+    "mix_social": "share of each epoch from the social domain (tweets)",
+    "mix_fin_tweets": "share of each epoch from financial tweets", "mix_fin_news": "share from financial news",
+    "use_emotion": "add tweets_emotion_train mapped to sentiment to the social domain",
+    "limit": "cap each train/dev set (smoke tests only; 0 = no cap)",
+    "full": "fine-tune every weight instead of LoRA deltas",
+    "class_balance": "class-balanced loss weights n_domain / (3 n_domain,class)",
+    "class_balance_domains": "comma-separated domains the class balance applies to (empty = all)",
+    "normalise": "text normaliser stored in the artefact: '' or 'v1' (emoji names, URLs, @mentions)",
+    "label_smoothing": "label smoothing of the cross-entropy",
+    "bucket": "batches of similar token length (about 2x fewer padded tokens on CPU)",
+    "freeze_word_embeddings": "full mode: keep the base's word-embedding table (not stored: ~22 MB artefact)",
+    "init_encoder": "start from this domain-adapted encoder.safetensors (`monitor train text-dapt`)",
+    "pseudo_labels": "self-training: a TSV of pseudo-labels (`monitor train text-pseudo`) as a 4th domain",
+    "mix_pseudo": "share of each epoch from the pseudo-labels", "token_drop": "noisy student: share of each "
+    "training text's tokens dropped at every step",
+}
+
+
 def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

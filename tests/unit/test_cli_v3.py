@@ -81,7 +81,7 @@ def test_every_option_has_help_text_and_shows_its_default():
         for a in p._actions:
             if not a.option_strings or isinstance(a, argparse._HelpAction | argparse._VersionAction):
                 continue
-            if not a.help:
+            if not a.help or a.help.strip() == a.dest.replace("_", " "):  # none, or only its own name
                 missing.append((path, a.option_strings[-1]))
             elif a.default not in (None, False, "", [], argparse.SUPPRESS) and \
                     "default" not in fmt._get_help_string(a).lower():

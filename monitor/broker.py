@@ -49,20 +49,39 @@ def kafka_ready(bootstrap: str, timeout_s: float = 20.0) -> bool:
     return False
 
 
+def advertised_host(host: str) -> str:
+    """The address clients are told to use: a wildcard bind (0.0.0.0, ::, "") is not an address a client can
+    connect to, so the machine's name is advertised instead — when it resolves (else 127.0.0.1, and the caller
+    should pass `advertise`)."""
+    import socket
+
+    if host not in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, not bound
+        return host
+    name = socket.gethostname()
+    try:
+        socket.getaddrinfo(name, None)
+        return name
+    except OSError:
+        return "127.0.0.1"
+
+
 class EmbeddedBroker:
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None,
+                 advertise: str | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.advertise = advertise or advertised_host(host)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = log_path or Path(tempfile.gettempdir()) / f"tansu-{self.port}.log"
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.advertise}:{self.port}"
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
-        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
+               f"tcp://{self.advertise}:{self.port}",
                "--storage-engine", "memory://tansu/"]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}

@@ -54,6 +54,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                        "the topics; other commands connect with --bootstrap-servers")
     bk.add_argument("--host", default="127.0.0.1", help="listen address (the broker has no authentication)")
     bk.add_argument("--port", type=int, default=9092, help="listen port (0 = a free one)")
+    bk.add_argument("--advertise", default=None, help="address clients are told to connect to (default: --host, "
+                    "or this machine's name when --host is a wildcard such as 0.0.0.0)")
     bk.add_argument("--config", type=Path, default=None, help="YAML settings file: topic names, partitions "
                                                               "(also MONITOR_CONFIG)")
     bk.set_defaults(func=cmd_broker)
@@ -221,7 +223,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    broker = EmbeddedBroker(args.host, args.port or None).start()
+    broker = EmbeddedBroker(args.host, args.port or None, advertise=args.advertise).start()
     try:
         s = Settings.load(args.config, bootstrap_servers=broker.bootstrap)
         create_topics(s, extra=[bytopic_name(s)])

@@ -102,3 +102,15 @@ def test_demo_fails_when_a_post_is_unaccounted_for_or_its_counts_are_incomplete(
     assert lost["posts"]["lost"] == 1 and exit_code(lost) == 1
     partial = build_summary(col, spec, {"produced": 4, "incomplete": True}, 0)
     assert partial["posts"]["counts_incomplete"] and exit_code(partial) == 1
+
+
+def test_a_wildcard_bind_advertises_an_address_clients_can_reach():
+    import socket
+
+    from monitor.broker import EmbeddedBroker, advertised_host
+
+    assert advertised_host("0.0.0.0") == socket.gethostname() != "0.0.0.0"
+    assert advertised_host("127.0.0.1") == "127.0.0.1"
+    b = EmbeddedBroker("0.0.0.0", 9999)
+    assert b.bootstrap == f"{socket.gethostname()}:9999"
+    assert EmbeddedBroker("0.0.0.0", 9999, advertise="kafka.local").bootstrap == "kafka.local:9999"

@@ -244,11 +244,14 @@ class TextSentimentModel:
         if self.device.type == "cuda":
             self.net.half()
             self.backend = "torch-fp16"
-        elif backend in ("auto", "int8"):
+        elif backend in ("auto", "int8") and hasattr(torch, "_int_mm"):
             from monitor.score.int8 import quantize_rows
 
             quantize_rows(self.net)
             self.backend = INT8_BACKEND
+        elif backend == "int8":  # torch._int_mm is a private op (torchao builds on it): gone in some future torch
+            raise RuntimeError(f"the int8 backend needs torch._int_mm, which torch {torch.__version__} lacks: "
+                               "use text_backend auto or torch")
         else:
             self.backend = "torch-fp32"
         self.version = self.cfg.version

@@ -465,6 +465,12 @@ def model_card(s: dict[str, Any]) -> str:
            f"{c.get('label_smoothing', 0.0)}."] if c.get("class_balance") else []),
         *([f"Text normaliser `{c['normalise']}` (emoji → their names, URLs → http, @mentions → @user; "
            "monitor/score/text_norm.py), applied identically at inference."] if c.get("normalise") else []),
+        *([f"Encoder initialised from a domain-adapted encoder (masked-LM pre-training on unlabelled posts, "
+           f"`monitor train text-dapt`: {Path(c['init_encoder']).parent.name}/dapt_summary.json)."]
+          if c.get("init_encoder") else []),
+        *([f"Self-training: {s['train_sizes'].get('pseudo', 0)} confident, class-balanced pseudo-labels "
+           f"(`monitor train text-pseudo`) as a 4th domain at share {c.get('mix_pseudo')}; token drop "
+           f"{c.get('token_drop')} on every training text (noisy student)."] if c.get("pseudo_labels") else []),
         "",
         "## Data (../shared/data/text)",
         "| domain | train rows | source |",

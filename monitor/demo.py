@@ -42,7 +42,9 @@ class Collector(threading.Thread):
         self.lock = threading.Lock()
         self.scored_ids: set[str] = set()
         self.scored_records = 0
-        self.dlq: Counter[str] = Counter()
+        self.dlq: Counter[str] = Counter()  # dead-lettered raw posts by reason, each (partition, offset) once
+        self.dlq_seen: set[tuple[int, int]] = set()
+        self.dlq_other: Counter[str] = Counter()  # DLQ records that are not raw posts (e.g. alert deliveries)
         self.labels: Counter[str] = Counter()
         self.windows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.models: Counter[str] = Counter()
@@ -70,12 +72,22 @@ class Collector(threading.Thread):
                                 self.labels[v["label"]] += 1
                                 self.models[v["model"]] += 1
                         elif tp.topic == self.s.topic_dlq:
-                            self.dlq[v["reason"]] += 1
+                            self._dead_letter(v)
                         elif tp.topic == self.s.topic_alerts:
                             self.alerts.append(v)
                         else:
                             self.windows[v["topic"]].append(v)
         c.close()
+
+    def _dead_letter(self, v: dict[str, Any]) -> None:
+        """A raw post's DLQ record counts once (a worker restart may dead-letter the same offset again)."""
+        if v.get("source_topic") != self.s.topic_raw:
+            self.dlq_other[v.get("reason", "?")] += 1
+            return
+        where = (int(v.get("partition", -1)), int(v.get("offset", -1)))
+        if where not in self.dlq_seen:
+            self.dlq_seen.add(where)
+            self.dlq[v["reason"]] += 1
 
 
 def view(col: Collector, spikes: list[Any], start_ms: int, produced: int | None = None, top: int = 10) -> Table:
@@ -149,11 +161,13 @@ def _run_stream(args: argparse.Namespace, stack: Stack, source: Child, spec: Any
         time.sleep(0.2)
 
 
-def _drain(col: Collector, total: int) -> None:
+def _drain(col: Collector, total: int, stop: threading.Event | None = None) -> None:
     """Wait while the worker makes progress (media posts are slow on a small CPU), at most 10 minutes, until every
     produced post is scored or dead-lettered."""
     last_done, last_progress, hard_deadline = -1, time.monotonic(), time.monotonic() + 600
     while time.monotonic() < hard_deadline and time.monotonic() - last_progress < 60:
+        if stop is not None and stop.is_set():  # a second Ctrl-C: stop waiting (the summary says what is lost)
+            break
         with col.lock:
             done = len(col.scored_ids) + sum(col.dlq.values())
         if done >= total:
@@ -190,33 +204,39 @@ def run_demo(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     receiver, secret = _start_receiver(console)
     logs = Path(args.log_dir)
-    stack = start_stack(console.print, logs, overrides=demo_overrides(receiver.url, secret),
-                        ui_port=getattr(args, "ui_port", 0), metrics_port=args.metrics_port, scorer=args.scorer,
-                        worker_loglevel="info")
-    col = Collector(stack.settings)
-    col.start()
-    wall_total = args.duration or 3600.0
-    opts = synthetic_options(args, wall_total)
-    spec = stream_spec(opts)
-    counts_file = logs / "synthetic-counts.json"
-    counts_file.unlink(missing_ok=True)
-    source = stack.add_source(1, args_for(opts), ["--counts-file", str(counts_file)])
+    stack: Stack | None = None
+    col: Collector | None = None
+    worker_rc: int | None = None
     try:
+        stack = start_stack(console.print, logs, overrides=demo_overrides(receiver.url, secret),
+                            ui_port=getattr(args, "ui_port", 0), metrics_port=args.metrics_port,
+                            scorer=args.scorer, worker_loglevel="info")
+        col = Collector(stack.settings)
+        col.start()
+        wall_total = args.duration or 3600.0
+        opts = synthetic_options(args, wall_total)
+        spec = stream_spec(opts)
+        counts_file = logs / "synthetic-counts.json"
+        counts_file.unlink(missing_ok=True)
+        source = stack.add_source(1, args_for(opts), ["--counts-file", str(counts_file)])
         _run_stream(args, stack, source, spec, wall_total, col, stop, console)
-        source.stop()  # the stream first: its counts file is written on stop
+        source.stop(timeout=90.0)  # the stream first: its counts file is written on stop
         produced = json.loads(counts_file.read_text()) if counts_file.is_file() else {"produced": 0}
         if source.restarts or not counts_file.is_file():  # a crashed source's counts are gone: say so, fail
             produced["incomplete"] = True
             console.print("[red]the synthetic source died during the run: its produced counts are incomplete[/red]")
-        console.print(f"stream stopped: {produced['produced']} produced; draining...")
-        _drain(col, produced["produced"])
+        console.print(f"stream stopped: {produced['produced']} produced; draining (Ctrl-C again stops waiting)...")
+        stop.clear()
+        _drain(col, produced["produced"], stop)
         time.sleep(2.5)  # last watermark tick and window closes
         console.print(view(col, spec.spikes, spec.start_ms, produced["produced"]))
     finally:
-        worker_rc = next((c.stop() for c in stack.sup.children if c.name == "worker"), None)
-        stack.stop()
-        col.stop_evt.set()
-        col.join(5)
+        if stack is not None:
+            worker_rc = next((c.stop() for c in stack.sup.children if c.name == "worker"), None)
+            stack.stop()
+        if col is not None:
+            col.stop_evt.set()
+            col.join(5)
         receiver.close()
     summary = build_summary(col, spec, produced, worker_rc)
     summary["webhook"] = {"received": len(receiver.received), "bad_signatures": receiver.bad_signatures,
@@ -227,8 +247,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def exit_code(summary: dict[str, Any]) -> int:
-    """1 when a produced post is neither scored nor dead-lettered, or when the source's counts are incomplete."""
-    return 0 if summary["posts"]["lost"] == 0 and not summary["posts"]["counts_incomplete"] else 1
+    """1 when a produced post is neither scored nor dead-lettered, when more posts were accounted for than
+    produced, or when the source's counts are incomplete."""
+    p = summary["posts"]
+    return 0 if p["lost"] == 0 and not p["counts_incomplete"] and not p.get("unexplained_extra") else 1
 
 
 def alert_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -259,10 +281,13 @@ def build_summary(col: Collector, spec: StreamSpec, produced: dict[str, int], wo
             "posts": {"produced": produced["produced"], "valid": produced.get("valid", 0),
                       "invalid": produced.get("invalid", 0), "scored": scored, "scored_records": col.scored_records,
                       "dead_lettered": dlq, "lost": max(0, produced["produced"] - scored - dlq),
+                      # more scored + dead-lettered posts than produced: the accounting itself is wrong
+                      "unexplained_extra": max(0, scored + dlq - produced["produced"]),
                       "counts_incomplete": bool(produced.get("incomplete"))},
             "labels": dict(col.labels),
             "models": dict(col.models),
             "dead_letter_reasons": dict(col.dlq),
+            "dead_letter_other_records": dict(col.dlq_other),
             "windows_emitted": n_windows,
             "negative_rate_series": series,
             "injected_spikes": [{"topic": s.topic, "start_ms": spec.start_ms + int(s.start_s * 1000),

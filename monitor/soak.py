@@ -19,11 +19,16 @@ import numpy as np
 from monitor.config import Settings
 
 
-def proc_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def proc_rss_mb(pid: int) -> float | None:
+    """RSS of a process in MB; None when it is gone (a worker between a crash and its restart)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return None
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -35,8 +40,11 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def proc_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
 
 
 def raw_lag(s: Settings) -> int:
@@ -73,15 +81,15 @@ def worker_freshness(port: int) -> dict[str, float | None]:
     return out
 
 
-def _cpu(worker_pid: int, broker_pid: int | None, last: list[float]) -> dict[str, float]:
+def _cpu(worker_pid: int, broker_pid: int | None, last: list[float]) -> dict[str, float | None]:
     """CPU use (% of one core) of the worker and the embedded broker since the previous sample, and the broker's RSS:
     tells a slower worker from a slower broker (Tansu's memory storage keeps every record)."""
     now, w, b = time.monotonic(), proc_cpu_s(worker_pid), proc_cpu_s(broker_pid) if broker_pid else 0.0
     dt = max(now - last[0], 1e-9)
-    out = {"worker_cpu_pct": round(100 * (w - last[1]) / dt, 1)}
+    out: dict[str, float | None] = {"worker_cpu_pct": round(100 * (w - last[1]) / dt, 1) if w >= last[1] else None}
     if broker_pid:
         out |= {"broker_cpu_pct": round(100 * (b - last[2]) / dt, 1), "broker_rss_mb": proc_rss_mb(broker_pid)}
-    last[:] = [now, w, b]
+    last[:3] = [now, w, b]
     return out
 
 
@@ -145,21 +153,20 @@ def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dic
     first, last = samples[0], samples[-1]
     # from minute 5 on (model loading, caches and allocator arenas fill the first minutes)
     base = next((x for x in samples if x["t_s"] >= 300), first)
-    shed, media = last.get("media_shed", 0.0), last.get("media_posts", 0.0)
+    shed = last.get("media_shed", 0.0)
     return {"seconds": args.soak, "rate_per_s": args.rate,
             "image_share": CPU_IMAGE_SHARE if args.image_share is None else args.image_share,
             "audio_share": CPU_AUDIO_SHARE if args.audio_share is None else args.audio_share,
-            **rss_growth(samples),
+            **rss_growth([x for x in samples if x.get("worker_rss_mb") is not None]),
             "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
                                                    if x["t_s"] >= base["t_s"]), default=None),
-            "media_shed_fraction": round(shed / media, 3) if media else None,
             "media_shed_total": shed,
             "worker_restarts": last.get("worker_restarts", 0),
             "worker_rss_from_min10": growth_from(samples, "worker_rss_mb"),
             "broker_rss_from_min10": growth_from(samples, "broker_rss_mb"),
             "samples": samples,
-            "growth": {"worker_rss_mb": round(last["worker_rss_mb"] - first["worker_rss_mb"], 1),
-                       "worker_open_fds": last["worker_open_fds"] - first["worker_open_fds"],
+            "growth": {"worker_rss_mb": round((last["worker_rss_mb"] or 0.0) - (first["worker_rss_mb"] or 0.0), 1),
+                       "worker_open_fds": (last["worker_open_fds"] or 0) - (first["worker_open_fds"] or 0),
                        "raw_lag": last["raw_lag"] - first["raw_lag"]}}
 
 
@@ -191,13 +198,15 @@ def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     t0 = time.monotonic()
     broker_pid = stack.broker.proc.pid if stack.broker and stack.broker.proc else None
     assert worker.proc is not None
-    cpu_last = [t0, proc_cpu_s(worker.proc.pid), proc_cpu_s(broker_pid) if broker_pid else 0.0]
+    cpu_last = [t0, proc_cpu_s(worker.proc.pid), proc_cpu_s(broker_pid) if broker_pid else 0.0, worker.proc.pid]
     try:
         while time.monotonic() - t0 < args.soak:
             deadline = time.monotonic() + min(args.sample_s, max(0.0, args.soak - (time.monotonic() - t0)))
             while time.monotonic() < deadline:
                 stack.sup.tick(time.monotonic())
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            if worker.proc.pid != cpu_last[3]:  # restarted: CPU seconds count from the new process
+                cpu_last[1], cpu_last[3] = 0.0, worker.proc.pid
             sample = _sample(lat_reader, s, port, worker.proc.pid, broker_pid, cpu_last, t0)
             sample["worker_restarts"] = worker.restarts
             samples.append(sample)

@@ -24,7 +24,7 @@ The sources file::
 
 Each source runs as `monitor ingest <type> ...` (the keys are its command-line options: lists repeat the option,
 `keywords` / `cashtags` / `accounts` are joined with commas), validated before anything starts. A child that exits
-unexpectedly is restarted with a growing pause. Ctrl-C stops the sources first (their checkpoints are written after
+with an error is restarted with a growing pause; one that exits 0 by itself (`--duration`, `--max-posts`) is done. Ctrl-C stops the sources first (their checkpoints are written after
 a broker flush), then the worker (it drains and commits), the page and the broker.
 
 On the embedded broker nothing survives a stop: Tansu keeps every record in memory. Measured here (Tansu 0.6.0):
@@ -120,6 +120,7 @@ class Child:
     restarts: int = 0
     next_start: float = 0.0
     started: float = field(default=0.0)
+    finished: bool = False  # exited 0 by itself: not restarted
 
     def start(self) -> None:
         out = open(self.log, "ab")  # noqa: SIM115 - owned by the child
@@ -156,7 +157,11 @@ class Supervisor:
 
     def tick(self, now: float) -> None:
         for c in self.children:
-            if c.alive() or c.proc is None:
+            if c.alive() or c.proc is None or c.finished:
+                continue
+            if c.proc.returncode == 0 and c.next_start == 0.0:  # done on purpose (--duration, --max-posts)
+                c.finished = True
+                self.say(f"{c.name} finished (exit 0): not restarted")
                 continue
             if c.next_start == 0.0:
                 c.restarts += 1

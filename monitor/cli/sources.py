@@ -124,6 +124,31 @@ def _add_synthetic(srcs: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_ingest_synthetic)
 
 
+def _connect_blocking(settings: Settings, stop: Any, max_delay_s: float = 30.0) -> Any:
+    """The posts.raw publisher once the broker answers (one warning per attempt, backoff 1, 2, 4 ... s); None when
+    `stop` (a threading.Event) is set first."""
+    from kafka.errors import KafkaError
+
+    from monitor.inspect import broker_reachable
+    from monitor.sources.runtime import Publisher
+
+    log = logging.getLogger("monitor.sources")
+    delay, attempt = 1.0, 0
+    while not stop.is_set():
+        attempt += 1
+        why = broker_reachable(settings.bootstrap_servers)
+        if why is None:
+            try:
+                return Publisher(settings)
+            except KafkaError as exc:
+                why = f"{type(exc).__name__}: {exc}"
+        log.warning("synthetic: Kafka broker %s unreachable (%s), attempt %d; retrying in %.0f s",
+                    settings.bootstrap_servers, why, attempt, delay)
+        stop.wait(delay)
+        delay = min(max_delay_s, delay * 2)
+    return None
+
+
 def cmd_ingest_synthetic(args: argparse.Namespace) -> int:
     import threading
 
@@ -143,16 +168,10 @@ def cmd_ingest_synthetic(args: argparse.Namespace) -> int:
           f"{len(spec.spikes)} injected spike(s) -> {settings.topic_raw} on {settings.bootstrap_servers}",
           file=sys.stderr, flush=True)
 
-    async def connect() -> Any:
-        aio_stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, aio_stop.set)
-        return await connect_publisher(settings, aio_stop, "synthetic")
-
-    publisher = asyncio.run(connect())  # retries an unreachable broker until stopped
-    stop = threading.Event()
+    stop = threading.Event()  # one handler from the start: a stop while connecting is not lost
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    publisher = _connect_blocking(settings, stop)
     produced: Counter[str] = Counter()
     if publisher is not None:
         try:

@@ -40,7 +40,7 @@ class Int8RowLinear(nn.Module):
         q = torch.round(rows / scale).to(torch.int8)
         acc = torch._int_mm(q, self.weight_t)  # exact int32 accumulation: no dependence on the other rows
         y = torch.addcmul(self.bias, acc * scale, self.w_scale)
-        return y.reshape(*shape[:-1], self.out_features)
+        return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 per token x per channel"

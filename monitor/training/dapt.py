@@ -96,16 +96,18 @@ def unlabelled_pool(data_dir: Path | None = None, carve_seed: int = 13) -> dict[
     if stream.is_file():
         with gzip.open(stream, "rt", encoding="utf-8") as f:
             sources["stocknet_dev_stream"] = [json.loads(line).get("text") or "" for line in f]
-    from monitor.training.fin_microblog import DEV_FILE, read_set
+    from monitor.training.fin_microblog import DEV_FILE, match_key, read_set
 
-    held_sets = {r["text"].strip() for r in read_set(DEV_FILE)} if DEV_FILE.is_file() else set()
-    seen: set[str] = dev_texts | held_sets  # the finance-chatter dev set's posts come from the stream
+    # the finance-chatter dev set's posts come from the stream: compared as its rules compare posts (no "RT @x:",
+    # URLs, case or line breaks), so a retweet or a re-spaced copy of a dev post stays out too
+    held_keys = {match_key(r["text"]) for r in read_set(DEV_FILE)} if DEV_FILE.is_file() else set()
+    seen: set[str] = set(dev_texts)
     out: dict[str, list[str]] = {}
     for name, texts in sources.items():
         keep = []
         for t in texts:
             t = (t or "").strip()
-            if len(t) >= 8 and t not in seen:
+            if len(t) >= 8 and t not in seen and match_key(t) not in held_keys:
                 seen.add(t)
                 keep.append(t)
         out[name] = keep
@@ -282,6 +284,8 @@ def run_dapt(out_dir: Path, cfg: DaptConfig | None = None, data_dir: Path | None
     if cfg.limit:
         pool = {k: v[: cfg.limit] for k, v in pool.items()}
     texts = [t for v in pool.values() for t in v]
+    if not texts:
+        raise ValueError("the unlabelled pool is empty: is ../shared/data (text/, streams/) there?")
     norm = normaliser(cfg.normalise)
     held = [t for t in texts if _heldout(t, cfg.heldout, cfg.seed)]
     train = [t for t in texts if not _heldout(t, cfg.heldout, cfg.seed)]

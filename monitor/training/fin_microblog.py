@@ -89,7 +89,14 @@ def cue_kind(names: list[str]) -> str:
 
 
 def _key(text: str) -> str:
+    """The duplicate key of the sampling (kept as it was when the set was drawn: `sample_for_review` replays it)."""
     return _URL.sub("", _RT.sub("", text)).strip().lower()
+
+
+def match_key(text: str) -> str:
+    """A post compared without its retweet prefix, URLs, case and spacing (line breaks became spaces in the TSV):
+    what keeps every copy of a dev post out of the training pools."""
+    return " ".join(_URL.sub("", _RT.sub("", text)).lower().split())
 
 
 def candidates(stream: Path, per_class: int, seed: int = 1) -> list[dict[str, Any]]:

@@ -30,6 +30,9 @@ def select_confident(probs: np.ndarray, min_confidence: float, cap: int = 0) -> 
         idx = np.flatnonzero((arg == c) & (top >= min_confidence))
         picked[c] = idx[np.argsort(-top[idx], kind="stable")].tolist()
     n = min(len(v) for v in picked.values())
+    if n == 0:
+        empty = [LABELS[c] for c, v in picked.items() if not v]
+        raise ValueError(f"no post reaches confidence {min_confidence} for {empty}: lower --min-confidence")
     if cap:
         n = min(n, cap)
     return {c: v[:n] for c, v in picked.items()}

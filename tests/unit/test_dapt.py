@@ -88,6 +88,10 @@ def test_pool_never_holds_a_dev_text():
     texts = [t for v in pool.values() for t in v]
     assert len(texts) == len(set(texts)) > 50_000
     assert not dev_texts & set(texts)
+    from monitor.training.fin_microblog import match_key, read_set
+
+    chatter = {match_key(r["text"]) for r in read_set()}
+    assert not chatter & {match_key(t) for t in pool["stocknet_dev_stream"]}  # re-spaced or retweeted copies too
 
 
 def test_pseudo_labels_keep_confident_rows_balanced_most_confident_first():
@@ -100,7 +104,8 @@ def test_pseudo_labels_keep_confident_rows_balanced_most_confident_first():
     picked = select_confident(probs, 0.9)
     assert picked == {0: [6], 1: [3], 2: [5]}  # one positive -> one per class, the most confident
     assert select_confident(probs, 0.9, cap=0)[0] == [6]
-    assert select_confident(probs[:5], 0.9) == {0: [], 1: [], 2: []}  # no positive at all
+    with pytest.raises(ValueError, match="lower --min-confidence"):  # no confident positive: nothing to balance
+        select_confident(probs[:5], 0.9)
 
 
 def test_token_drop_keeps_the_special_tokens_and_at_least_one_word():

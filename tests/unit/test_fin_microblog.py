@@ -39,3 +39,19 @@ def test_report_counts_where_the_misses_go():
     assert rep["all"]["negative"]["called_neutral"] == 0.5 and rep["all"]["positive"]["called_negative"] == 0.5
     assert rep["jargon_cues"]["n"] == 2 and rep["jargon_cues"]["accuracy"] == 0.5
     assert rep["plain_cues"]["accuracy"] == 0.5
+
+
+def test_the_sampling_that_was_read_by_hand_is_replayed_exactly():
+    """Kept + rejected ids are exactly the 380 candidates `sample_for_review` draws from the stream."""
+    import pytest
+
+    from monitor.data import default_data_dir, read_tsv
+    from monitor.training.fin_microblog import EVAL_DATA, sample_for_review
+
+    stream = default_data_dir() / "streams" / "stocknet_dev" / "posts.jsonl.gz"
+    if not stream.is_file():
+        pytest.skip("no ../shared/data")
+    drawn = [r["id"] for r in sample_for_review(stream)]
+    kept = [r["id"] for r in read_set()]
+    rejected = [r["id"] for r in read_tsv(EVAL_DATA / "fin_microblog_rejected.tsv")]
+    assert len(drawn) == 380 and sorted(drawn) == sorted(kept + rejected)

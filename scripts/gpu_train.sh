@@ -30,14 +30,14 @@ if [ "$MODE" = text ]; then
   }
   # full fine-tunes: the shipped CPU recipe (class balance on the social domain, emoji/URL/mention normaliser,
   # mix 0.50/0.32/0.18), three seeds with more epochs than the CPU could afford
-  R="--full true --class-balance true --class-balance-domains social --normalise v1 --head-lr 1e-3 --epoch-size 32000"
+  R="--class-balance true --class-balance-domains social --normalise v1 --head-lr 1e-3 --epoch-size 32000"
   R="$R --mix-social 0.5 --mix-fin-tweets 0.32 --mix-fin-news 0.18"
   run F13 $R --lr 6e-5 --epochs 5 --seed 13
   run F14 $R --lr 6e-5 --epochs 5 --seed 14
   run F15 $R --lr 6e-5 --epochs 5 --seed 15
   # ablations (one seed): class balance on every domain; no normaliser; lower lr + label smoothing
-  run Fcball --full true --class-balance true --normalise v1 --head-lr 1e-3 --epoch-size 32000 --lr 6e-5 --epochs 5 --seed 13
-  run Fnonorm --full true --class-balance true --class-balance-domains social --head-lr 1e-3 --epoch-size 32000 \
+  run Fcball --class-balance true --class-balance-domains "" --normalise v1 --head-lr 1e-3 --epoch-size 32000 --lr 6e-5 --epochs 5 --seed 13
+  run Fnonorm --normalise "" --class-balance true --class-balance-domains social --head-lr 1e-3 --epoch-size 32000 \
     --mix-social 0.5 --mix-fin-tweets 0.32 --mix-fin-news 0.18 --lr 6e-5 --epochs 5 --seed 13
   run Fls $R --lr 3e-5 --epochs 5 --seed 13 --label-smoothing 0.1
   # the three seeds' weight average (written only if it beats every member on dev); carve seed stays 13 for all

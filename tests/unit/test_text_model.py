@@ -4,13 +4,9 @@ import torch
 
 from monitor.score.text_model import (
     DEFAULT_ARTEFACT,
-    SentimentNet,
-    TextModelConfig,
     TextSentimentModel,
-    add_lora,
     load_base,
     load_merged,
-    save_artefact,
 )
 from monitor.score.vader import compound_to_proba
 
@@ -103,25 +99,11 @@ def test_order_restored_after_length_sorting(model):
     assert np.allclose(batch, single, atol=1e-4)
 
 
-def test_merged_lora_equals_training_graph(tmp_path):
-    torch.manual_seed(0)
-    enc, tok = load_base()
-    cfg = TextModelConfig(lora_r=4, lora_alpha=8, lora_dropout=0.0, max_length=32)
-    add_lora(enc, cfg)
-    with torch.no_grad():
-        for name, p in enc.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.02)  # make the deltas non-zero
-    net = SentimentNet(enc, 384).eval()
-    save_artefact(net, cfg, tmp_path)
-    merged, tok2, _ = load_merged(tmp_path)
-    batch = tok(["hello world", "stocks fall sharply"], padding=True, return_tensors="pt")
-    with torch.no_grad():
-        a = net(batch["input_ids"], batch["attention_mask"])
-        b = merged(batch["input_ids"], batch["attention_mask"])
-    assert torch.allclose(a, b, atol=2e-2), (a - b).abs().max()  # fp16 storage of the factors
-    assert (tmp_path / "adapter.safetensors").stat().st_size < 2_000_000
-
+def test_a_lora_artefact_is_refused_with_a_clear_message(tmp_path):
+    (tmp_path / "config.json").write_text('{"mode": "lora", "lora_r": 16}')
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="not read any more"):
+        load_merged(tmp_path)
 
 def test_vader_mapping_monotone_and_neutral_band():
     p = compound_to_proba(np.array([-0.9, -0.02, 0.0, 0.02, 0.9]))
@@ -167,14 +149,14 @@ def test_scorer_isolates_a_failing_post():
 
 
 def test_full_fine_tune_smoke_round_trip(tmp_path):
-    """`monitor train text --full --class-balance --normalise v1` on a tiny slice: the artefact holds every weight,
+    """`monitor train text --class-balance --normalise v1` on a tiny slice: the artefact holds every weight,
     loads with the normaliser, and the served model reproduces the trained network's logits."""
     from monitor.score.text_model import TextSentimentModel
     from monitor.score.text_norm import normalise_v1
     from monitor.training.text_train import TrainConfig, class_weights, train_text
 
     assert class_weights({"d": [0, 0, 0, 1, 2, 2]})["d"] == [2 / 3, 2.0, 1.0]
-    cfg = TrainConfig(full=True, class_balance=True, normalise="v1", epochs=1, limit=24, epoch_size=48,
+    cfg = TrainConfig(class_balance=True, normalise="v1", epochs=1, limit=24, epoch_size=48,
                       batch_size=16, lr=5e-5, max_length=32)
     summary = train_text(tmp_path, cfg, device="cpu")
     # every weight but the 30 522 x 384 word-embedding table (kept the wheel's, not stored)
@@ -265,7 +247,7 @@ def test_training_seed_does_not_move_the_carved_dev_splits(monkeypatch):
 
     monkeypatch.setattr(tt, "load_splits", spy)
     with pytest.raises(Stop):
-        tt.train_text(cfg=tt.TrainConfig(seed=14, full=True), device="cpu")
+        tt.train_text(cfg=tt.TrainConfig(seed=14), device="cpu")
     assert seen == [13] and tt.TrainConfig().carve_seed == 13
 
 
@@ -291,7 +273,7 @@ def test_text_soup_smoke_two_seeds(tmp_path):
     from monitor.training.text_train import TrainConfig, train_text
 
     for seed in (13, 14):
-        train_text(tmp_path / f"s{seed}", TrainConfig(full=True, normalise="v1", epochs=1, limit=24, epoch_size=48,
+        train_text(tmp_path / f"s{seed}", TrainConfig(normalise="v1", epochs=1, limit=24, epoch_size=48,
                                                       batch_size=16, lr=5e-5, max_length=32, seed=seed),
                    device="cpu")
     s = soup_text([tmp_path / "s13", tmp_path / "s14"], tmp_path / "soup", device="cpu", force=True, limit=24)

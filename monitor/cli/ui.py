@@ -18,6 +18,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--host", default="127.0.0.1", help="bind address (anything but loopback needs --token)")
     u.add_argument("--port", type=int, default=8090)
     add_token_options(u, "access token (?token= once, then a cookie)", "MONITOR_UI_TOKEN")
+    u.add_argument("--loglevel", default="warning",
+                   help="log level: info adds one access-log line per request (paths only, never query strings)")
     u.add_argument("--store", default=":memory:", help="SQLite file of the bounded store (default: in memory)")
     u.add_argument("--runbooks", type=Path, default=None,
                    help="folder of the runbooks served at /runbooks/<name> (alerts whose runbook_url is relative "
@@ -58,7 +60,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from monitor.ui.runbooks import DEFAULT_DIR
     from monitor.ui.server import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = getattr(logging, str(getattr(args, "loglevel", "warning")).upper(), logging.WARNING)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = resolve_token(args)
     settings = settings_from(args)
 

@@ -163,14 +163,11 @@ def _batches(seqs: list[list[int]], batch_size: int, rng: np.random.Generator) -
 
 
 def _collate(seqs: list[list[int]], special_ids: set[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), width), dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-    special = torch.isin(ids, torch.tensor(sorted(special_ids)))
-    return ids, mask, special
+    """Padded ids and mask (the fine-tune's `collate`) and where the special tokens are."""
+    from monitor.training.text_train import collate
+
+    ids, mask = collate(seqs, torch.device("cpu"))
+    return ids, mask, torch.isin(ids, torch.tensor(sorted(special_ids)))
 
 
 @torch.no_grad()

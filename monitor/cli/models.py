@@ -59,6 +59,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from monitor.cli import media as cli_media
 
     cli_media.add_train(trs)
+    _add_eval(sub)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    """`monitor eval ...`, `monitor bench-media`, `monitor compose` and the detection commands."""
+    from monitor.cli import media as cli_media
 
     ev = sub.add_parser("eval", help="evaluate a model on labelled data")
     evs = ev.add_subparsers(dest="what", required=True)

@@ -56,7 +56,7 @@ DAPT_HELP = {
     "batch_size": "texts per step", "lr": "encoder learning rate", "head_lr": "learning rate of the fresh MLM head",
     "warmup": "share of the encoder's steps with a linear warm-up",
     "head_only_steps": "first steps that train the fresh head alone (encoder frozen)",
-    "mask_prob": "share of the tokens that are prediction targets (80 % [MASK], 10 % random, 10 % kept)",
+    "mask_prob": "share of the tokens that are prediction targets (80 %% [MASK], 10 %% random, 10 %% kept)",
     "max_length": "tokens per text at most", "normalise": "text normaliser, as the fine-tune's ('v1')",
     "heldout": "share of the pool held out to report the masked-token loss", "seed": "random seed",
     "limit": "cap each source of the pool (smoke tests only; 0 = no cap)",

@@ -77,6 +77,7 @@ def test_every_option_has_help_text_and_shows_its_default():
     missing, no_default = [], []
     for path, p in all_parsers(build_parser()):
         assert p.formatter_class is Formatter, path
+        assert p.format_help(), path  # renders: a bare % in a help text raises here
         fmt = p._get_formatter()
         for a in p._actions:
             if not a.option_strings or isinstance(a, argparse._HelpAction | argparse._VersionAction):

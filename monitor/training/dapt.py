@@ -151,15 +151,12 @@ class _Mlm(nn.Module):
 
 
 def _batches(seqs: list[list[int]], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
-    """Length-bucketed batches (pools of 50 batches sorted by length), in random order."""
-    perm = rng.permutation(len(seqs)).tolist()
-    span = batch_size * 50
-    out: list[list[int]] = []
-    for s in range(0, len(perm), span):
-        chunk = sorted(perm[s:s + span], key=lambda i: len(seqs[i]))
-        out.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    order = rng.permutation(len(out))
-    return [out[i] for i in order]
+    """Length-bucketed batches in random order: the fine-tune's `length_buckets` over one shuffled pass."""
+    from monitor.training.text_train import length_buckets
+
+    picks = [("pool", i) for i in rng.permutation(len(seqs)).tolist()]
+    lengths = {"pool": [len(x) for x in seqs]}
+    return [[i for _, i in batch] for batch in length_buckets(picks, lengths, batch_size, rng)]
 
 
 def _collate(seqs: list[list[int]], special_ids: set[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -119,3 +119,15 @@ def test_token_drop_keeps_the_special_tokens_and_at_least_one_word():
     assert out[0] == 101 and out[-1] == 102 and 30 < len(out) < 42
     assert drop_tokens(seq, 0.0) is seq
     assert len(drop_tokens(seq, 1.0)) == 3
+
+
+def test_pretraining_batches_use_every_text_once_in_similar_lengths():
+    import numpy as np
+
+    from monitor.training.dapt import _batches
+
+    seqs = [[0] * n for n in np.random.default_rng(0).integers(3, 60, 1000)]
+    batches = _batches(seqs, 64, np.random.default_rng(1))
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    spread = np.mean([max(len(seqs[i]) for i in b) - min(len(seqs[i]) for i in b) for b in batches])
+    assert spread < 15  # sorted within pools: random batches of 64 would span ~55 tokens

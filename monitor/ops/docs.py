@@ -1,6 +1,6 @@
 """Reference documentation generated from the code: every setting (docs/configuration.md) and every metric
 (docs/metrics.md). `monitor ops render --check` (run in CI) fails when a setting has no description or the
-committed files are stale. Setting descriptions live in monitor/config.py (`Field(description=)`)."""
+committed files are stale. Setting descriptions live in monitor/config/sections.py (`Field(description=)`)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def missing_docs() -> list[str]:
 
 def configuration_md() -> str:
     lines = ["# Configuration reference", "",
-             "Generated from `monitor/config.py` by `monitor ops render`. Precedence: defaults < YAML file "
+             "Generated from `monitor/config/sections.py` by `monitor ops render`. Precedence: defaults < YAML file "
              "(`--config` or `MONITOR_CONFIG`) < `MONITOR_*` environment variables (JSON for lists and mappings) "
              "< command-line flags.", "",
              "Settings are grouped in sections. Every setting has a unique name, so it can be written by section or "

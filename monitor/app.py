@@ -36,7 +36,6 @@ from monitor.faust_compat import patches as faust_patches
 from monitor.faust_compat.ordered_stream import OrderedStream
 from monitor.faust_compat.ordering import OrderGate
 from monitor.ingest.stage import IngestStage
-from monitor.memory import allocator_in_use
 from monitor.metrics import Metrics
 from monitor.outbox import Outbox
 from monitor.score.base import Scorer
@@ -128,7 +127,7 @@ def build_app(settings: Settings, metrics: Metrics, scorer_factory: Callable[[],
     aggregate_stage.committed_of = lambda p: _committed(app, bytopic_name(settings), p)
     holder: dict[str, Any] = {"assigned": 0, "ingest": ingest_stage, "aggregate": aggregate_stage, "ordered": {}}
     app.monitor_state = holder  # type: ignore[attr-defined]  # readiness / tests
-    metrics.build_info.info({"version": __version__, "allocator": allocator_in_use()})
+    metrics.build_info.info({"version": __version__})
 
     _wire_rebalance(app, settings, metrics, ingest_stage, holder)
     _wire_ingest(app, settings, metrics, ingest_stage, outbox, raw_topic)

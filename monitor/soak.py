@@ -60,7 +60,7 @@ def raw_lag(s: Settings) -> int:
         c.close()
 
 
-def worker_freshness(port: int) -> dict[str, Any]:
+def worker_freshness(port: int) -> dict[str, float | None]:
     """Lane lag in seconds, media posts seen and shed, from the worker's /metrics."""
     import urllib.request
 
@@ -68,7 +68,7 @@ def worker_freshness(port: int) -> dict[str, Any]:
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()  # noqa: S310
     except OSError:
         return {}
-    out: dict[str, Any] = {"media_shed": 0.0}
+    out: dict[str, float | None] = {"media_shed": 0.0}
     for line in body.splitlines():
         if line.startswith('monitor_lane_lag_seconds{lane="text"}'):
             out["text_lane_lag_s"] = float(line.rsplit(" ", 1)[1])
@@ -76,8 +76,6 @@ def worker_freshness(port: int) -> dict[str, Any]:
             out["media_lane_lag_s"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("monitor_media_shed_total{"):
             out["media_shed"] = (out["media_shed"] or 0.0) + float(line.rsplit(" ", 1)[1])
-        elif line.startswith("monitor_build_info{") and 'allocator="' in line:
-            out["worker_allocator"] = line.split('allocator="', 1)[1].split('"', 1)[0]
         elif line.startswith('monitor_scorer_seconds_count{modality="image"}'):
             out["image_batches"] = float(line.rsplit(" ", 1)[1])
     return out
@@ -163,8 +161,6 @@ def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dic
             "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
                                                    if x["t_s"] >= base["t_s"]), default=None),
             "media_shed_total": shed,
-            "worker_allocator": last.get("worker_allocator"),
-            "image_batches": last.get("image_batches"),
             "worker_restarts": last.get("worker_restarts", 0),
             "worker_rss_from_min10": growth_from(samples, "worker_rss_mb"),
             "broker_rss_from_min10": growth_from(samples, "broker_rss_mb"),

@@ -51,17 +51,15 @@ def limit_malloc_arenas(n: int) -> bool:
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
-    from monitor.memory import Housekeeper, use_allocator
-
-    allocator = use_allocator(settings.allocator)  # may re-execute this process with jemalloc preloaded
     from monitor.faust_compat import check_versions
 
     check_versions()  # the Faust workarounds are version-specific: refuse others with what to do
-    if allocator == "glibc":
-        limit_malloc_arenas(settings.malloc_arena_max)
+    limit_malloc_arenas(settings.malloc_arena_max)
     import os
 
     import faust
+
+    from monitor.memory import Housekeeper
 
     class _QuietWorker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
@@ -89,9 +87,8 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     create_topics_with_retry(settings, extra=[bytopic_name(settings)])
     ready["broker_connected"] = True
     trace = os.environ.get("MONITOR_TRACEMALLOC")
-    trim = settings.malloc_trim_interval_s > 0 and allocator == "glibc"  # jemalloc returns pages by itself
-    if trim or trace:
-        Housekeeper(settings.malloc_trim_interval_s or 60.0, trim=trim,
+    if settings.malloc_trim_interval_s > 0 or trace:
+        Housekeeper(settings.malloc_trim_interval_s or 60.0, trim=settings.malloc_trim_interval_s > 0,
                     trace_path=trace).start()
     app = build_app(settings, metrics, lambda: build_scorer(settings))
     app_ref["app"] = app

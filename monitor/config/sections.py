@@ -316,12 +316,6 @@ class WorkerSettings(Section):
     ingest_batch_size: int = Field(
         512, description="Maximum raw messages read and published per ingest batch (Kafka I/O batch).")
     lag_interval_s: float = Field(5.0, description="How often the consumer lag per partition is measured.")
-    # re-exec the worker with jemalloc preloaded; see monitor/memory.py use_allocator
-    allocator: Literal["jemalloc", "glibc"] = Field(
-        "jemalloc", description=(
-            "The worker's malloc: jemalloc (Debian libjemalloc2, preloaded by re-executing the worker; glibc with a "
-            "warning where it is not installed): in a 25-minute soak its RSS held flat from minute 10 where glibc's "
-            "grew; glibc = the C library's own. MALLOC_CONF in the environment wins over the decay settings used."))
     # glibc malloc arenas for the worker (0 = glibc default); see worker.limit_malloc_arenas
     malloc_arena_max: int = Field(
         2, description=(

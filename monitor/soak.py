@@ -161,6 +161,7 @@ def _soak_result(args: argparse.Namespace, samples: list[dict[str, Any]]) -> dic
             "text_lane_lag_s_max_after_min5": max((x.get("text_lane_lag_s") or 0.0 for x in samples
                                                    if x["t_s"] >= base["t_s"]), default=None),
             "media_shed_total": shed,
+            "image_batches": last.get("image_batches"),
             "worker_restarts": last.get("worker_restarts", 0),
             "worker_rss_from_min10": growth_from(samples, "worker_rss_mb"),
             "broker_rss_from_min10": growth_from(samples, "broker_rss_mb"),

@@ -106,6 +106,9 @@ def test_compose_stack_is_consistent():
         if "build" in s:
             assert (ROOT / "deploy" / s["build"]["context"] / s["build"]["dockerfile"]).exists()
     assert svc["worker"]["environment"]["MONITOR_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    k8s = {d["kind"]: d for d in yaml.safe_load_all((ROOT / "deploy/k8s/monitor.yml").read_text())}
+    limit = k8s["Deployment"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    assert svc["worker"]["mem_limit"].upper() == limit.removesuffix("i").upper()  # one memory limit, 3g == 3Gi
     prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["worker:9108"]
 

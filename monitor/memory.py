@@ -3,7 +3,10 @@
 glibc keeps freed memory in its arenas; a long-running worker whose batches change shape (text lengths, image sizes,
 audio durations) leaves holes at the top of the heap that it never returns, and RSS creeps up although the live heap
 does not grow. `malloc_trim(0)` releases free pages of every arena (also inside the heap, via madvise). One call
-costs a few milliseconds; the housekeeper calls it every `malloc_trim_interval_s`.
+costs a few milliseconds; the housekeeper calls it every `malloc_trim_interval_s` — off by default: in the worker the
+trimmed pages are faulted back within seconds (media batches reuse them), so trimming turned a flat RSS at the heap's
+high-water mark into a ±100 MB saw-tooth whose floor crept up for ~30 minutes, and cost media throughput
+(docs/operations.md#soak).
 
 `MONITOR_TRACEMALLOC=<file.jsonl>` (diagnosis only: tracing slows Python allocations) starts tracemalloc in the
 worker at the first housekeeping round (after start-up, so only allocations made later are traced and snapshots stay
